@@ -1,0 +1,47 @@
+# Two commands: `make quickstart` and `make test`. Both work from a fresh clone: they create
+# .venv, install the one Debian package Open3D needs when it is missing, install the project.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: quickstart test lint format setup sysdeps clean bench
+
+setup: $(STAMP)
+
+# Open3D's CPU wheel links libusb-1.0 at import time.
+sysdeps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing libusb-1.0-0 (needed by Open3D)"; \
+	    (apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null)); \
+	  else \
+	    echo "Open3D needs libusb-1.0: run 'sudo apt-get install -y libusb-1.0-0' and retry"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml | sysdeps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/pytest
+
+quickstart: setup
+	$(BIN)/amodal-depth quickstart --out quickstart_out
+
+format: setup
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: setup
+	$(PY) benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(VENV) quickstart_out .pytest_cache

@@ -1,0 +1,1 @@
+"""Data: the `amodal-layers` format, the scene generator, the torch dataset, adapters."""
