@@ -1,0 +1,130 @@
+"""Typed configuration and the named presets, in one place.
+
+Every field has a docstring-like comment saying what it is and why its default is what it
+is. Presets are the only place where numbers for a kind of run are chosen: `quick` (tests and
+the quickstart: seconds), `cpu` (real runs on 2 CPU cores, at most ~20 minutes) and `gpu`
+(official ViT sizes). The resolved config is written into every run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+VARIANTS = ("ade", "ade_consistency", "ade_mha", "ade_multibatch")
+PRESETS = ("quick", "cpu", "gpu")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of one model. Everything needed to rebuild it from a weights file."""
+
+    variant: str = "ade"
+    """One of VARIANTS: how the K layers of one image relate (docs/variants.md)."""
+    encoder: str = "vitt"
+    """Encoder size name: 'vitq' (tests), 'vitt' (our CPU size) or the official
+    'vits', 'vitb', 'vitl'. Sets embed_dim/depth/num_heads when those are None."""
+    embed_dim: int | None = None
+    depth: int | None = None
+    num_heads: int | None = None
+    mlp_ratio: float = 4.0
+    patch_size: int = 14
+    """Token stride in pixels. Inputs must be multiples of it (Depth Anything V2: 14)."""
+    pos_grid: int = 37
+    """Side of the learned position-embedding grid (37 = 518/14 for official checkpoints);
+    it is interpolated to any input size."""
+    conv_stem: bool = False
+    """Replace the single patch-embedding conv by a small strided conv stem whose features
+    also feed the finest DPT fusion stage (as DPT-Hybrid); speeds up learning from scratch
+    on CPU. Official checkpoints use False."""
+    intermediate_layers: list[int] | None = None
+    """Blocks whose outputs feed the DPT head; None = the official choice for the depth."""
+    features: int | None = None
+    """DPT fusion width; None = the official value for the encoder size."""
+    out_channels: list[int] | None = None
+    """DPT projection widths of the four levels; None = official values."""
+    guidance_channels: int = 2
+    """Channels of the per-layer guidance (models/guidance.py): amodal mask of o_k and the
+    union of the amodal masks of the removed objects o_1..o_{k-1}."""
+    num_layers: int = 3
+    """K, the number of layers the model predicts per image."""
+    mha_heads: int = 4
+    """Heads of the extra attention modules of ade_mha / ade_multibatch."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Resolved from a preset plus command-line overrides."""
+
+    preset: str = "cpu"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    seed: int = 0
+    steps: int = 3000
+    """Optimiser steps (not epochs): the budget is wall time on 2 cores."""
+    batch_size: int = 4
+    """Images per step; each image brings its K layers, so the encoder sees batch*K items."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (from scratch; fine-tuning a checkpoint wants ~5e-5)."""
+    encoder_lr_scale: float = 1.0
+    """Multiplier on the encoder's learning rate (0.1 when fine-tuning from --init)."""
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    """Cosine decay ends at lr * min_lr_ratio."""
+    grad_clip: float = 1.0
+    """Global grad-norm clip; absorbs the occasional spike seen in trials."""
+    width: int = 224
+    height: int = 168
+    """Training input size; multiples of patch_size (images are resized to it)."""
+    hflip: bool = True
+    grad_weight: float = 0.5
+    """Weight of the multi-scale gradient-matching term of the loss."""
+    invisible_weight: float = 2.0
+    """Extra weight on the target's hidden pixels (the region the mission is about)."""
+    consistency_weight: float = 0.5
+    """Weight of the cross-layer consistency term (ade_consistency only)."""
+    checkpoint_every: int = 200
+    log_every: int = 20
+    num_workers: int = 0
+    """DataLoader worker processes (0: load in the training process)."""
+    init: str | None = None
+    """Path to an official Depth Anything V2 checkpoint to start from."""
+
+
+def _model_for(preset: str, variant: str) -> ModelConfig:
+    if preset == "quick":
+        return ModelConfig(variant=variant, encoder="vitq", conv_stem=True, pos_grid=8)
+    if preset == "cpu":
+        return ModelConfig(variant=variant, encoder="vitt", conv_stem=True, pos_grid=16)
+    if preset == "gpu":
+        return ModelConfig(variant=variant, encoder="vits", conv_stem=False, pos_grid=37)
+    raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+
+
+def preset(name: str, variant: str = "ade") -> TrainConfig:
+    """The named preset for one variant."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    model = _model_for(name, variant)
+    if name == "quick":
+        return TrainConfig(
+            preset=name, model=model, steps=30, batch_size=2, width=112, height=84,
+            warmup_steps=5, checkpoint_every=10, log_every=5,
+        )  # fmt: skip
+    if name == "cpu":
+        return TrainConfig(preset=name, model=model)
+    return TrainConfig(
+        preset=name, model=model, steps=20000, batch_size=8, width=518, height=392,
+        lr=5e-5, encoder_lr_scale=0.1, warmup_steps=500, num_workers=4,
+    )  # fmt: skip
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def train_config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    d = dict(d)
+    model = ModelConfig(**d.pop("model"))
+    return TrainConfig(model=model, **d)
