@@ -1,0 +1,1 @@
+"""Models: DINOv2-style ViT encoder, DPT head, mask guidance, the ADE variants."""
