@@ -1,0 +1,333 @@
+"""Depth accuracy and cross-layer consistency metrics (SPEC §5), numpy in, floats out.
+
+Every function accepts numpy arrays (torch tensors go through ``np.asarray``) and computes in
+float64. Pixels where the ground truth is <= 0 or a value is not finite are always excluded.
+Empty regions give NaN rather than an exception, so that averaging code can count them.
+The formulas, as implemented, are written out in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import open3d as o3d
+
+from amodal_depth.data.format import Camera
+
+DEPTH_KEYS = ("delta1", "delta2", "delta3", "delta_1_05", "delta_1_10", "rmse", "abs_rel")
+CONSISTENCY_KEYS = ("pixel_diff", "hist_similarity", "fitness", "pc_rmse")
+DEPTH_REGIONS = ("all", "amodal", "invisible")
+CONSISTENCY_REGIONS = ("all", "static")
+
+MIN_ALIGNED = 1e-6
+"""Aligned predictions are clipped below at this value before ratios (SPEC §5)."""
+
+_THRESHOLDS = {
+    "delta1": 1.25,
+    "delta2": 1.25**2,
+    "delta3": 1.25**3,
+    "delta_1_05": 1.05,
+    "delta_1_10": 1.10,
+}
+
+_IDENTITY = np.eye(4)
+
+
+def _f64(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if mask is None:
+        return np.ones(shape, bool)
+    m = np.asarray(mask).astype(bool)
+    if m.shape != shape:
+        raise ValueError(f"mask has shape {m.shape}, expected {shape}")
+    return m
+
+
+def valid_depth(depth: Any) -> np.ndarray:
+    """Pixels holding a depth: finite and > 0."""
+    d = _f64(depth)
+    return np.isfinite(d) & (d > 0)
+
+
+# ------------------------------------------------------------------------------ alignment
+def _fit_scale_shift(p: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """Least-squares (s, t) for s*p + t ~ g on 1-D arrays.
+
+    Centred closed form (better conditioned than the raw normal equations). When the fit is
+    degenerate -- fewer than 2 pixels, or a prediction constant over them -- we fall back to
+    shift only: s = 1, t = mean(g - p). For a constant prediction this is one of the
+    (infinitely many) least-squares minimisers; with no pixel at all s, t = 1, 0.
+    """
+    n = p.size
+    if n == 0:
+        return 1.0, 0.0
+    pm, gm = p.mean(), g.mean()
+    dp = p - pm
+    var = float(np.dot(dp, dp))
+    # Relative test: a prediction that varies only by rounding noise counts as constant.
+    if n < 2 or var <= 1e-24 * max(1.0, float(np.dot(p, p))):
+        return 1.0, float(gm - pm)
+    s = float(np.dot(dp, g - gm)) / var
+    return s, float(gm - s * pm)
+
+
+def scale_shift(pred: Any, gt: Any, mask: Any = None) -> tuple[float, float]:
+    """The (s, t) that `align_scale_shift` applies (see there)."""
+    p, g = _f64(pred), _f64(gt)
+    m = _mask(mask, g.shape) & np.isfinite(p) & np.isfinite(g) & (g > 0)
+    return _fit_scale_shift(p[m], g[m])
+
+
+def align_scale_shift(pred: Any, gt: Any, mask: Any = None) -> np.ndarray:
+    """s*pred + t with (s, t) minimising sum over mask of (s*pred + t - gt)^2 (SPEC §4).
+
+    Pixels with gt <= 0 or a non-finite value are left out of the fit. The whole map is
+    returned (float64), aligned with the one (s, t). Degenerate fits: see `_fit_scale_shift`.
+    """
+    s, t = scale_shift(pred, gt, mask)
+    return s * _f64(pred) + t
+
+
+# ------------------------------------------------------------------------------ accuracy
+def depth_metrics(pred: Any, gt: Any, mask: Any = None, align: bool = True) -> dict[str, float]:
+    """delta1..3, delta_1_05, delta_1_10, rmse, abs_rel of `pred` against `gt` on `mask`.
+
+    With align=True, `pred` is first aligned by `align_scale_shift` on the same pixels. The
+    prediction is then clipped below at 1e-6 (also when align=False: a non-positive depth
+    would otherwise pass the ratio test with a negative ratio) and every metric uses that
+    clipped value. All NaN when no pixel is left.
+    """
+    p, g = _f64(pred), _f64(gt)
+    if p.shape != g.shape:
+        raise ValueError(f"pred has shape {p.shape}, gt {g.shape}")
+    m = _mask(mask, g.shape) & np.isfinite(p) & np.isfinite(g) & (g > 0)
+    if not m.any():
+        return dict.fromkeys(DEPTH_KEYS, float("nan"))
+    p, g = p[m], g[m]
+    if align:
+        s, t = _fit_scale_shift(p, g)
+        p = s * p + t
+    p = np.maximum(p, MIN_ALIGNED)
+    ratio = np.maximum(p / g, g / p)
+    out = {k: float(np.mean(ratio < thr)) for k, thr in _THRESHOLDS.items()}
+    diff = p - g
+    out["rmse"] = float(np.sqrt(np.mean(diff * diff)))
+    out["abs_rel"] = float(np.mean(np.abs(diff) / g))
+    return {k: out[k] for k in DEPTH_KEYS}
+
+
+def disparity_to_depth(
+    pred_disp: Any,
+    gt_depth: Any,
+    mask: Any = None,
+    *,
+    min_depth: float = 1e-3,
+    max_depth: float = 100.0,
+) -> np.ndarray:
+    """Metric depth from a model's relative inverse depth, for evaluation.
+
+    (s, t) = least squares of s*disp + t against 1/gt on `mask` (valid gt pixels only);
+    depth = 1 / max(s*disp + t, 1e-6), then clipped to [min_depth, max_depth] metres so that
+    an aligned disparity near or below zero gives a far but finite depth (100 m is ten times
+    the deepest room the generator makes). Non-finite predictions stay NaN.
+    """
+    d, g = _f64(pred_disp), _f64(gt_depth)
+    if d.shape != g.shape:
+        raise ValueError(f"prediction has shape {d.shape}, gt {g.shape}")
+    m = _mask(mask, g.shape) & np.isfinite(d) & np.isfinite(g) & (g > 0)
+    inv = np.zeros_like(g)
+    np.divide(1.0, g, out=inv, where=m)
+    s, t = _fit_scale_shift(d[m], inv[m])
+    with np.errstate(invalid="ignore"):
+        depth = 1.0 / np.maximum(s * d + t, MIN_ALIGNED)
+        return np.clip(depth, min_depth, max_depth)
+
+
+# ------------------------------------------------------------------------------ consistency
+def camera_params(camera: Any) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) from a Camera, a mapping with those keys, or a 4-sequence/array."""
+    if isinstance(camera, Camera):
+        return camera.fx, camera.fy, camera.cx, camera.cy
+    if isinstance(camera, Mapping):
+        return tuple(float(camera[k]) for k in ("fx", "fy", "cx", "cy"))  # type: ignore[return-value]
+    arr = np.asarray(camera, dtype=np.float64).ravel()
+    if arr.size != 4:
+        raise ValueError("camera must be a Camera, a dict with fx, fy, cx, cy or (fx, fy, cx, cy)")
+    return float(arr[0]), float(arr[1]), float(arr[2]), float(arr[3])
+
+
+def _normalise(depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1] over `valid`; a constant map becomes all zeros (no NaN)."""
+    out = np.zeros_like(depth)
+    if valid.any():
+        v = depth[valid]
+        lo, hi = v.min(), v.max()
+        out[valid] = (v - lo) / (hi - lo) if hi > lo else 0.0
+    return out
+
+
+def _histogram(values: np.ndarray, bins: int) -> np.ndarray:
+    """`bins` equal bins over the closed interval [0, 1] (1.0 falls in the last bin, unlike
+    cv2.calcHist's half-open range), normalised to sum 1, float32 as compareHist needs."""
+    h = np.histogram(values, bins=bins, range=(0.0, 1.0))[0].astype(np.float64)
+    total = h.sum()
+    return (h / total if total > 0 else h).astype(np.float32)
+
+
+def _back_project(
+    z: np.ndarray, valid: np.ndarray, params: tuple[float, float, float, float]
+) -> np.ndarray:
+    fx, fy, cx, cy = params
+    v, u = np.nonzero(valid)  # row-major order: deterministic point order
+    zz = z[v, u]
+    pts = np.empty((zz.size, 3), np.float64)
+    pts[:, 0] = (u - cx) / fx * zz
+    pts[:, 1] = (v - cy) / fy * zz
+    pts[:, 2] = zz
+    return pts
+
+
+def _inlier_rmse(src: np.ndarray, dst: np.ndarray, corr: np.ndarray) -> float:
+    """Open3D's inlier RMSE recomputed from its correspondence set in a fixed order.
+
+    Open3D sums the squared distances in parallel, so its own value varies in the last bits
+    from run to run; the same sum in source-point order is reproducible. No correspondence
+    -> NaN (Open3D reports 0, which would read as "perfect").
+    """
+    if corr.size == 0:
+        return float("nan")
+    corr = corr[np.argsort(corr[:, 0], kind="stable")]
+    d = src[corr[:, 0]] - dst[corr[:, 1]]
+    return float(np.sqrt(np.einsum("ij,ij->", d, d) / len(corr)))
+
+
+def consistency_metrics(
+    depth_a: Any,
+    depth_b: Any,
+    camera: Any,
+    mask: Any = None,
+    bins: int = 64,
+    max_correspondence_distance: float = 0.02,
+) -> dict[str, float]:
+    """pixel_diff, hist_similarity, fitness, pc_rmse between two depth maps of one view.
+
+    Valid pixels of a map: finite, > 0 and inside `mask` (None = everywhere). Each map is
+    min-max normalised to [0, 1] over its own valid pixels, then:
+    pixel_diff = mean |A - B| over pixels valid in both; hist_similarity = cv2.compareHist
+    (HISTCMP_CORREL) of `bins`-bin histograms over [0, 1], each summing to 1;
+    fitness, pc_rmse = Open3D evaluate_registration(source=P(A), target=P(B),
+    max_correspondence_distance, identity), where P back-projects every valid pixel with the
+    normalised value as z. No inlier -> pc_rmse NaN (Open3D says 0). Empty source -> both NaN.
+    """
+    a, b = _f64(depth_a), _f64(depth_b)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"depth maps must be two H x W arrays, got {a.shape} and {b.shape}")
+    m = _mask(mask, a.shape)
+    va, vb = m & valid_depth(a), m & valid_depth(b)
+    na, nb = _normalise(a, va), _normalise(b, vb)
+    nan = float("nan")
+
+    both = va & vb
+    pixel_diff = float(np.mean(np.abs(na[both] - nb[both]))) if both.any() else nan
+
+    if va.any() and vb.any():
+        ha, hb = _histogram(na[va], bins), _histogram(nb[vb], bins)
+        hist = float(cv2.compareHist(ha, hb, cv2.HISTCMP_CORREL))
+    else:
+        hist = nan
+
+    params = camera_params(camera)
+    if not va.any():
+        fitness, pc_rmse = nan, nan
+    elif not vb.any():
+        fitness, pc_rmse = 0.0, nan
+    else:
+        src_pts, dst_pts = _back_project(na, va, params), _back_project(nb, vb, params)
+        src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src_pts))
+        dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(dst_pts))
+        r = o3d.pipelines.registration.evaluate_registration(
+            src, dst, float(max_correspondence_distance), _IDENTITY
+        )
+        fitness = float(r.fitness)
+        pc_rmse = _inlier_rmse(src_pts, dst_pts, np.asarray(r.correspondence_set))
+    return {
+        "pixel_diff": pixel_diff,
+        "hist_similarity": hist,
+        "fitness": fitness,
+        "pc_rmse": pc_rmse,
+    }
+
+
+# ------------------------------------------------------------------------------ regions
+def region_masks(gt_depth_k: Any, amodal_k: Any, visible_k: Any) -> dict[str, np.ndarray]:
+    """The three evaluation regions of layer k: `all` (valid gt), `amodal` (o_k's amodal
+    mask), `invisible` (o_k's hidden part, amodal and not visible), each within valid gt."""
+    valid = valid_depth(gt_depth_k)
+    amodal = np.asarray(amodal_k).astype(bool)
+    visible = np.asarray(visible_k).astype(bool)
+    return {
+        "all": valid,
+        "amodal": valid & amodal,
+        "invisible": valid & amodal & ~visible,
+    }
+
+
+def static_mask(amodal: Any, k: int, k_next: int | None = None) -> np.ndarray:
+    """Pixels that do not change between layers k and k_next (1-based; default k + 1).
+
+    Going from layer k to layer k_next removes o_k ... o_{k_next - 1}; outside the union of
+    their amodal masks the true depth is the same in both layers.
+    """
+    am = np.asarray(amodal).astype(bool)
+    k_next = k + 1 if k_next is None else k_next
+    if not 1 <= k < k_next <= am.shape[0]:
+        raise ValueError(f"layers ({k}, {k_next}) out of range for K = {am.shape[0]}")
+    return ~np.any(am[k - 1 : k_next - 1], axis=0)
+
+
+def pair_consistency(
+    depths: Any, camera: Any, amodal: Any, k: int, valid: Any = None, **kwargs: Any
+) -> dict[str, dict[str, float]]:
+    """consistency_metrics of layers (k, k+1) (1-based) in the regions `all` and `static`.
+
+    `valid` ([K,H,W] or [H,W], optional) restricts both regions, e.g. to pixels where the
+    ground truth of both layers has a surface, so predictions and GT are scored alike.
+    """
+    d = _f64(depths)
+    base = np.ones(d.shape[1:], bool)
+    if valid is not None:
+        v = np.asarray(valid).astype(bool)
+        base = v[k - 1] & v[k] if v.ndim == 3 else v
+    regions = {"all": base, "static": base & static_mask(amodal, k)}
+    return {
+        name: consistency_metrics(d[k - 1], d[k], camera, mask=m, **kwargs)
+        for name, m in regions.items()
+    }
+
+
+def layered_consistency(
+    depths: Any, camera: Any, amodal: Any, valid: Any = None, **kwargs: Any
+) -> dict[str, dict[str, float]]:
+    """Mean over consecutive pairs (1,2), (2,3), ... of `pair_consistency`, per region.
+
+    The mean skips NaN pairs (e.g. a pair without inliers has no pc_rmse); all NaN when
+    K < 2 or no pair is defined.
+    """
+    d = _f64(depths)
+    pairs = [pair_consistency(d, camera, amodal, k, valid, **kwargs) for k in range(1, len(d))]
+    return {
+        region: {key: _nanmean([p[region][key] for p in pairs]) for key in CONSISTENCY_KEYS}
+        for region in CONSISTENCY_REGIONS
+    }
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(arr)
+    return float(arr[ok].mean()) if ok.any() else float("nan")

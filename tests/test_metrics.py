@@ -1,0 +1,381 @@
+"""SPEC §5 metrics: hand-worked values, and an independent re-implementation on random input.
+
+The reference functions at the bottom are written from SPEC §5 alone (plain numpy, lstsq,
+brute-force nearest neighbours) and never call amodal_depth.metrics helpers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from amodal_depth.data.format import Camera
+from amodal_depth.metrics import (
+    CONSISTENCY_KEYS,
+    DEPTH_KEYS,
+    align_scale_shift,
+    consistency_metrics,
+    depth_metrics,
+    disparity_to_depth,
+    layered_consistency,
+    region_masks,
+    scale_shift,
+    static_mask,
+)
+
+H, W = 12, 16
+CAM = Camera(fx=20.0, fy=20.0, cx=(W - 1) / 2, cy=(H - 1) / 2, width=W, height=H)
+
+
+def _ramp() -> np.ndarray:
+    v, u = np.mgrid[0:H, 0:W]
+    return 1.0 + 0.1 * u + 0.05 * v  # 1.0 .. 3.05 m
+
+
+# ------------------------------------------------------------------------------ depth
+def test_identical_maps_are_perfect() -> None:
+    g = _ramp()
+    for align in (True, False):
+        m = depth_metrics(g, g, np.ones_like(g, bool), align=align)
+        assert list(m) == list(DEPTH_KEYS)
+        for k in ("delta1", "delta2", "delta3", "delta_1_05", "delta_1_10"):
+            assert m[k] == 1.0
+        assert m["rmse"] == pytest.approx(0.0, abs=1e-12)
+        assert m["abs_rel"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_known_shift_without_and_with_alignment() -> None:
+    g = _ramp()
+    p = g + 0.5
+    m = depth_metrics(p, g, None, align=False)
+    assert m["rmse"] == pytest.approx(0.5)
+    assert m["abs_rel"] == pytest.approx(np.mean(0.5 / g))
+    # 1.5/1.0 is the largest ratio; 1.25 is passed where 0.5/g < 0.25, i.e. g > 2
+    assert m["delta1"] == pytest.approx(np.mean(g > 2.0))
+    aligned = depth_metrics(p, g, None, align=True)
+    assert aligned["rmse"] == pytest.approx(0.0, abs=1e-9)
+    assert aligned["delta_1_05"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("factor", "expected"),
+    [
+        (1.2, {"delta1": 1.0, "delta2": 1.0, "delta_1_05": 0.75, "delta_1_10": 0.75}),
+        (1.3, {"delta1": 0.75, "delta2": 1.0, "delta_1_05": 0.75, "delta_1_10": 0.75}),
+        (1 / 1.6, {"delta1": 0.75, "delta2": 0.75, "delta3": 1.0}),
+        (1.08, {"delta1": 1.0, "delta_1_05": 0.75, "delta_1_10": 1.0}),
+    ],
+)
+def test_fraction_off_by_factor(factor: float, expected: dict[str, float]) -> None:
+    g = np.full((H, W), 2.0)
+    p = g.copy()
+    p[: H // 4] *= factor  # exactly a quarter of the rows
+    m = depth_metrics(p, g, None, align=False)
+    for k, v in expected.items():
+        assert m[k] == pytest.approx(v), k
+    assert m["rmse"] == pytest.approx(math.sqrt(0.25 * (2.0 * (factor - 1)) ** 2))
+    assert m["abs_rel"] == pytest.approx(0.25 * abs(factor - 1))
+
+
+def test_mask_and_invalid_gt_are_excluded() -> None:
+    g = _ramp()
+    p = g.copy()
+    p[:, :4] = 50.0  # garbage, but only where gt is invalid or outside the mask
+    g_bad = g.copy()
+    g_bad[:6, :4] = 0.0
+    g_bad[6:9, :4] = np.nan
+    mask = np.ones_like(g, bool)
+    mask[9:, :4] = False
+    for align in (True, False):
+        m = depth_metrics(p, g_bad, mask, align=align)
+        assert m["delta_1_05"] == 1.0
+        assert m["rmse"] == pytest.approx(0.0, abs=1e-9)
+    p2 = g.copy()
+    p2[0, 5] = np.inf  # a non-finite prediction is dropped too
+    assert depth_metrics(p2, g, None, align=False)["rmse"] == pytest.approx(0.0)
+
+
+def test_empty_region_gives_nan() -> None:
+    g = _ramp()
+    m = depth_metrics(g, g, np.zeros_like(g, bool))
+    assert all(math.isnan(v) for v in m.values())
+    m = depth_metrics(g, np.zeros_like(g), None)
+    assert all(math.isnan(v) for v in m.values())
+
+
+def test_align_recovers_scale_and_shift() -> None:
+    g = _ramp()
+    s, t = 2.5, -0.7
+    p = (g - t) / s
+    assert scale_shift(p, g, None) == pytest.approx((s, t))
+    np.testing.assert_allclose(align_scale_shift(p, g, None), g, atol=1e-12)
+    # a mask: the fit uses only masked pixels, the whole map is returned aligned
+    mask = np.zeros_like(g, bool)
+    mask[3:7, 2:9] = True
+    p_out = p.copy()
+    p_out[~mask] = 7.0
+    out = align_scale_shift(p_out, g, mask)
+    np.testing.assert_allclose(out[mask], g[mask], atol=1e-12)
+    np.testing.assert_allclose(out[~mask], s * 7.0 + t)
+
+
+def test_degenerate_alignment_falls_back_to_shift() -> None:
+    g = _ramp()
+    const = np.full_like(g, 3.0)
+    assert scale_shift(const, g, None) == pytest.approx((1.0, g.mean() - 3.0))
+    m = depth_metrics(const, g, None)
+    assert m["rmse"] == pytest.approx(g.std())
+    one = np.zeros_like(g, bool)
+    one[2, 3] = True
+    assert scale_shift(g * 5, g, one) == pytest.approx((1.0, g[2, 3] - 5 * g[2, 3]))
+    assert depth_metrics(g * 5, g, one)["rmse"] == pytest.approx(0.0, abs=1e-12)
+    assert scale_shift(g, g, np.zeros_like(g, bool)) == (1.0, 0.0)
+
+
+def test_aligned_prediction_clipped_at_1e6() -> None:
+    g = np.full((H, W), 1.0)
+    p = np.full((H, W), -2.0)  # without the clip, max(p/g, g/p) < 1.25 would hold
+    m = depth_metrics(p, g, None, align=False)
+    assert m["delta3"] == 0.0
+    assert m["rmse"] == pytest.approx(1.0 - 1e-6)
+
+
+def test_disparity_to_depth_inverts_an_affine_disparity() -> None:
+    g = _ramp()
+    disp = 3.0 / g - 0.2
+    np.testing.assert_allclose(disparity_to_depth(disp, g, None), g, rtol=1e-10)
+    # a disparity that aligns to <= 0 becomes the far limit
+    d2 = disp.copy()
+    d2[0, 0] = -100.0
+    out = disparity_to_depth(d2, g, g > 1.01)
+    assert out[0, 0] == 100.0
+
+
+def test_torch_tensors_are_accepted() -> None:
+    torch = pytest.importorskip("torch")
+    g = _ramp()
+    a = depth_metrics(torch.from_numpy(g * 1.1), torch.from_numpy(g), torch.ones(H, W).bool())
+    b = depth_metrics(g * 1.1, g, None)
+    assert a == b
+
+
+# ------------------------------------------------------------------------------ consistency
+def test_identical_maps_are_consistent() -> None:
+    g = _ramp()
+    m = consistency_metrics(g, g, CAM)
+    assert list(m) == list(CONSISTENCY_KEYS)
+    assert m["pixel_diff"] == 0.0
+    assert m["hist_similarity"] == pytest.approx(1.0)
+    assert m["fitness"] == 1.0
+    assert m["pc_rmse"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_consistency_is_scale_and_shift_invariant() -> None:
+    g = _ramp()
+    m = consistency_metrics(g, 3.0 * g + 2.0, CAM)
+    assert m["pixel_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert m["fitness"] == 1.0
+
+
+def test_known_pixel_diff_and_histogram() -> None:
+    # A: left half 1, right half 2 -> normalised 0 / 1.  B: all of A's values swapped.
+    a = np.ones((H, W))
+    a[:, W // 2 :] = 2.0
+    b = 3.0 - a
+    m = consistency_metrics(a, b, CAM, bins=4)
+    assert m["pixel_diff"] == 1.0
+    # both histograms are [0.5, 0, 0, 0.5]: identical -> correlation 1
+    assert m["hist_similarity"] == pytest.approx(1.0)
+    # a map with 3/4 in bin 0 against the first: still a known correlation
+    c = np.ones((H, W))
+    c[:, 3 * W // 4 :] = 2.0
+    h1 = np.array([0.5, 0, 0, 0.5])
+    h2 = np.array([0.75, 0, 0, 0.25])
+    d1, d2 = h1 - h1.mean(), h2 - h2.mean()
+    want = (d1 @ d2) / math.sqrt((d1 @ d1) * (d2 @ d2))
+    assert consistency_metrics(a, c, CAM, bins=4)["hist_similarity"] == pytest.approx(want)
+
+
+def test_no_inliers_gives_nan_rmse() -> None:
+    g = _ramp()
+    m = consistency_metrics(g, np.zeros_like(g), CAM)
+    assert m["fitness"] == 0.0
+    assert math.isnan(m["pc_rmse"])
+    assert math.isnan(m["pixel_diff"]) and math.isnan(m["hist_similarity"])
+    m = consistency_metrics(np.zeros_like(g), g, CAM)
+    assert math.isnan(m["fitness"]) and math.isnan(m["pc_rmse"])
+
+
+def test_known_fitness_from_a_far_patch() -> None:
+    # B equals A except one 2x2 patch moved far in z: those 4 source points lose their match
+    # while the normalisation is unchanged (min and max pixels are elsewhere).
+    a = np.full((H, W), 2.0)
+    a[0, 0], a[-1, -1] = 1.0, 3.0
+    b = a.copy()
+    b[5:7, 5:7] = 2.9
+    m = consistency_metrics(a, b, CAM)
+    assert m["fitness"] == pytest.approx(1 - 4 / (H * W))
+    assert m["pc_rmse"] == pytest.approx(0.0, abs=1e-12)
+    assert m["pixel_diff"] == pytest.approx(4 * 0.45 / (H * W))
+
+
+def test_camera_forms_agree() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.uniform(1, 2, (H, W))
+    b = a + rng.normal(0, 0.01, (H, W))
+    want = consistency_metrics(a, b, CAM, max_correspondence_distance=0.05)
+    for cam in (
+        CAM.to_dict(),
+        (CAM.fx, CAM.fy, CAM.cx, CAM.cy),
+        np.array([CAM.fx, CAM.fy, CAM.cx, CAM.cy]),
+    ):
+        assert consistency_metrics(a, b, cam, max_correspondence_distance=0.05) == want
+
+
+# ------------------------------------------------------------------------------ regions
+def test_regions_and_static_mask() -> None:
+    k = 3
+    amodal = np.zeros((k, H, W), bool)
+    visible = np.zeros((k, H, W), bool)
+    amodal[0, 2:5, 2:5] = visible[0, 2:5, 2:5] = True
+    amodal[1, 3:8, 3:8] = True
+    visible[1] = amodal[1] & ~amodal[0]
+    gt = _ramp()
+    gt[7, 7] = 0.0
+    r = region_masks(gt, amodal[1], visible[1])
+    assert r["all"].sum() == H * W - 1
+    assert r["amodal"].sum() == 25 - 1
+    assert r["invisible"].sum() == 4  # (3..4) x (3..4)
+    np.testing.assert_array_equal(static_mask(amodal, 1), ~amodal[0])
+    np.testing.assert_array_equal(static_mask(amodal, 2), ~amodal[1])
+    np.testing.assert_array_equal(static_mask(amodal, 1, 3), ~(amodal[0] | amodal[1]))
+    with pytest.raises(ValueError):
+        static_mask(amodal, 3)
+
+
+def test_layered_consistency_means_pairs() -> None:
+    rng = np.random.default_rng(5)
+    depths = rng.uniform(1, 3, (3, H, W))
+    amodal = np.zeros((3, H, W), bool)
+    amodal[0, :4] = True
+    amodal[1, 4:8] = True
+    out = layered_consistency(depths, CAM, amodal, max_correspondence_distance=0.05)
+    p12 = consistency_metrics(depths[0], depths[1], CAM, None, max_correspondence_distance=0.05)
+    p23 = consistency_metrics(depths[1], depths[2], CAM, None, max_correspondence_distance=0.05)
+    s12 = consistency_metrics(
+        depths[0], depths[1], CAM, ~amodal[0], max_correspondence_distance=0.05
+    )
+    s23 = consistency_metrics(
+        depths[1], depths[2], CAM, ~amodal[1], max_correspondence_distance=0.05
+    )
+    for key in CONSISTENCY_KEYS:
+        assert out["all"][key] == pytest.approx((p12[key] + p23[key]) / 2)
+        assert out["static"][key] == pytest.approx((s12[key] + s23[key]) / 2)
+    single = layered_consistency(depths[:1], CAM, amodal[:1])
+    assert all(math.isnan(v) for v in single["all"].values())
+
+
+# ------------------------------------------------------------------------------ independent
+def _ref_depth(pred, gt, mask, align):
+    p, g = np.asarray(pred, float), np.asarray(gt, float)
+    keep = []
+    for i in range(g.size):
+        pv, gv = p.flat[i], g.flat[i]
+        if mask.flat[i] and np.isfinite(pv) and np.isfinite(gv) and gv > 0:
+            keep.append(i)
+    p, g = p.flat[keep], g.flat[keep]
+    if align:
+        a = np.stack([p, np.ones_like(p)], 1)
+        (s, t), *_ = np.linalg.lstsq(a, g, rcond=None)
+        p = s * p + t
+    p = np.where(p < 1e-6, 1e-6, p)
+    r = np.array([max(pi / gi, gi / pi) for pi, gi in zip(p, g)])
+    return {
+        "delta1": np.mean(r < 1.25),
+        "delta2": np.mean(r < 1.25**2),
+        "delta3": np.mean(r < 1.25**3),
+        "delta_1_05": np.mean(r < 1.05),
+        "delta_1_10": np.mean(r < 1.10),
+        "rmse": math.sqrt(np.mean((p - g) ** 2)),
+        "abs_rel": np.mean(np.abs(p - g) / g),
+    }
+
+
+def _ref_consistency(a, b, cam, mask, bins, maxd):
+    fx, fy, cx, cy = cam
+
+    def norm(d):
+        ok = mask & np.isfinite(d) & (d > 0)
+        lo, hi = d[ok].min(), d[ok].max()
+        return (d - lo) / (hi - lo), ok
+
+    na, oka = norm(a)
+    nb, okb = norm(b)
+    both = oka & okb
+    pixel_diff = np.abs(na[both] - nb[both]).mean()
+
+    def hist(x):
+        h = np.zeros(bins)
+        for v in x:
+            h[min(int(v * bins), bins - 1)] += 1
+        return (h / h.sum()).astype(np.float32).astype(float)
+
+    h1, h2 = hist(na[oka]), hist(nb[okb])
+    d1, d2 = h1 - h1.mean(), h2 - h2.mean()
+    corr = (d1 @ d2) / math.sqrt((d1 @ d1) * (d2 @ d2))
+
+    def cloud(n, ok):
+        pts = []
+        for v in range(n.shape[0]):
+            for u in range(n.shape[1]):
+                if ok[v, u]:
+                    z = n[v, u]
+                    pts.append(((u - cx) / fx * z, (v - cy) / fy * z, z))
+        return np.array(pts)
+
+    src, dst = cloud(na, oka), cloud(nb, okb)
+    dist = np.sqrt(((src[:, None, :] - dst[None, :, :]) ** 2).sum(-1)).min(1)
+    inl = dist < maxd
+    fitness = inl.sum() / len(src)
+    rmse = math.sqrt(np.mean(dist[inl] ** 2)) if inl.any() else float("nan")
+    return {"pixel_diff": pixel_diff, "hist_similarity": corr, "fitness": fitness, "pc_rmse": rmse}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_depth_metrics_match_independent_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(0.5, 6.0, (H, W))
+    g[rng.random((H, W)) < 0.1] = 0.0
+    g[rng.random((H, W)) < 0.05] = np.nan
+    p = g * rng.uniform(0.7, 1.4, (H, W)) * 1.7 + 0.3
+    p[rng.random((H, W)) < 0.05] = np.inf
+    if seed % 2:
+        p = rng.uniform(0.1, 8.0, (H, W))  # unrelated prediction
+    mask = rng.random((H, W)) < 0.8
+    for align in (True, False):
+        got = depth_metrics(p, g, mask, align=align)
+        want = _ref_depth(p, g, mask, align)
+        for k in DEPTH_KEYS:
+            assert got[k] == pytest.approx(want[k], abs=1e-6), (k, align)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_consistency_matches_independent_reference(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    a = rng.uniform(1.0, 4.0, (H, W))
+    b = a * rng.uniform(0.9, 1.1) + rng.normal(0, 0.03 * (seed + 1), (H, W))
+    b[rng.random((H, W)) < 0.1] = 0.0
+    a[rng.random((H, W)) < 0.05] = np.nan
+    mask = rng.random((H, W)) < 0.85
+    cam = (rng.uniform(10, 30), rng.uniform(10, 30), rng.uniform(5, 10), rng.uniform(4, 8))
+    bins = [64, 64, 16, 32, 64, 10][seed]
+    maxd = [0.02, 0.05, 0.02, 0.1, 0.03, 0.02][seed]
+    got = consistency_metrics(a, b, cam, mask, bins=bins, max_correspondence_distance=maxd)
+    want = _ref_consistency(a, b, cam, mask, bins, maxd)
+    for k in ("pixel_diff", "hist_similarity"):
+        assert got[k] == pytest.approx(want[k], abs=1e-6), k
+    assert 0.0 < want["fitness"] <= 1.0
+    for k in ("fitness", "pc_rmse"):
+        assert got[k] == pytest.approx(want[k], abs=1e-4), k
