@@ -88,6 +88,56 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_data_show)
 
 
+# ---------------------------------------------------------------------------------- evaluate
+def _evaluate(a: argparse.Namespace) -> int:
+    from amodal_depth.evaluate import evaluate_cli
+
+    r = evaluate_cli(
+        run=a.run,
+        weights=a.weights,
+        data=a.data,
+        split=a.split,
+        out=a.out,
+        reference=a.reference,
+        csv_path=a.csv,
+        max_images=a.max_images,
+        batch_size=a.batch_size,
+    )
+    d = r["depth"]
+    print(
+        f"{r['predictor']} on {r['split']} ({r['num_images']} images): "
+        f"delta1 all {d['all']['delta1']}, invisible {d['invisible']['delta1']}; "
+        f"RMSE all {d['all']['rmse']}, invisible {d['invisible']['rmse']} -> {a.out}"
+    )
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model or a reference predictor on a dataset split (SPEC §5)",
+        description="Depth accuracy per layer and region (all, amodal, invisible) and "
+        "cross-layer consistency (all, static), with the ground-truth consistency row. "
+        "Writes a JSON summary and a CSV with one row per image and layer "
+        "(definitions: docs/metrics.md).",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="training run directory (uses RUN/model.safetensors)")
+    src.add_argument("--weights", help="model weights file (.safetensors)")
+    src.add_argument(
+        "--reference",
+        choices=["visible_only", "object_fill", "mean_depth"],
+        help="a non-learned reference predictor instead of a model",
+    )
+    p.add_argument("--data", required=True, help="dataset root (amodal-layers format)")
+    p.add_argument("--split", default="test", help="split to evaluate (default test)")
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--csv", default=None, help="per-image CSV (default: beside --out, .csv)")
+    p.add_argument("--max-images", type=int, default=None, help="evaluate the first N only")
+    p.add_argument("--batch-size", type=int, default=4, help="images per model call (default 4)")
+    p.set_defaults(func=_evaluate)
+
+
 # ---------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -96,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
     _add_data(sub)
+    _add_evaluate(sub)
     return p
 
 

@@ -1,0 +1,411 @@
+"""`amodal-depth evaluate`: score a model or a reference predictor on a dataset split.
+
+Protocol (docs/metrics.md):
+1. A model gives relative inverse depth per layer; each layer's map is least-squares aligned
+   in inverse-depth space against 1/gt on all valid pixels of that layer and turned into
+   metres by `metrics.disparity_to_depth`. A reference (or any depth callable) gives metric
+   depth, scored as it is. That is the only alignment: regions are scored with
+   `depth_metrics(..., align=False)`, so the hidden part is judged under the same scale
+   and shift as the rest of the layer (a fit of its own would absorb exactly the offset
+   amodal depth has to get right). References are not aligned because a global fit is
+   dragged by their deliberate errors (the removed occluders' pixels) and then spoils the
+   pixels they get right.
+2. Depth metrics per layer and region (`all`, `amodal`, `invisible`); an image's value is
+   the mean over its layers, the split's the mean over images. Means skip NaN (an empty
+   region); `nan_counts` says how many images had no value.
+3. Consistency of the predicted depths between layers (k, k+1), regions `all` and `static`,
+   restricted to pixels where both true layers have a depth; the same on the true layer
+   depths gives the `gt_consistency` row.
+Output: a JSON summary (NaN written as null) and a CSV with one row per image x layer.
+Deterministic: fixed sample order, no randomness, fixed-order sums.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from amodal_depth.data.format import (
+    LayeredSample,
+    atomic_write_json,
+    read_manifest,
+    read_sample,
+    split_ids,
+)
+from amodal_depth.errors import UserError
+from amodal_depth.metrics import (
+    CONSISTENCY_KEYS,
+    CONSISTENCY_REGIONS,
+    DEPTH_KEYS,
+    DEPTH_REGIONS,
+    depth_metrics,
+    disparity_to_depth,
+    pair_consistency,
+    region_masks,
+    valid_depth,
+)
+from amodal_depth.references import REFERENCES, MeanDepthMap, object_fill, visible_only
+
+PATCH = 14  # model inputs must be multiples of the ViT patch size
+WEIGHTS_NAME = "model.safetensors"
+
+DepthFn = Callable[[LayeredSample], np.ndarray]
+
+
+# ------------------------------------------------------------------------------ predictors
+def _reference(name: str, data_root: Path) -> DepthFn:
+    if name == "visible_only":
+        return visible_only
+    if name == "object_fill":
+        return object_fill
+    if name == "mean_depth":
+        return MeanDepthMap.fit(data_root, "train").predict
+    raise UserError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}")
+
+
+def model_input_size(width: int, height: int, patch: int = PATCH) -> tuple[int, int]:
+    """The dataset's size when both sides are multiples of `patch`, else the nearest ones."""
+    return (max(patch, round(width / patch) * patch), max(patch, round(height / patch) * patch))
+
+
+def _predict_model_batch(model: Any, samples: list[LayeredSample]) -> np.ndarray:
+    """[B,K,H,W] relative inverse depth at the dataset's size."""
+    import torch
+
+    from amodal_depth.models import normalize_image
+    from amodal_depth.models.guidance import build_guidance
+
+    h, w = samples[0].rgb.shape[:2]
+    mw, mh = model_input_size(w, h, getattr(getattr(model, "config", None), "patch_size", PATCH))
+    rgb = np.stack([s.rgb for s in samples])
+    amodal = np.stack([s.amodal for s in samples])
+    if (mw, mh) != (w, h):
+        rgb = np.stack([cv2.resize(x, (mw, mh), interpolation=cv2.INTER_LINEAR) for x in rgb])
+        amodal = np.stack(
+            [
+                [
+                    cv2.resize(m.astype(np.uint8), (mw, mh), interpolation=cv2.INTER_NEAREST)
+                    for m in a
+                ]
+                for a in amodal
+            ]
+        ).astype(bool)
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div(255.0)
+    with torch.inference_mode():
+        out = model(normalize_image(x), build_guidance(torch.from_numpy(amodal)))
+    disp = out.float().cpu().numpy()
+    if (mw, mh) != (w, h):
+        disp = np.stack(
+            [[cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in b] for b in disp]
+        )
+    return disp
+
+
+def _batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# ------------------------------------------------------------------------------ scoring
+def score_sample(
+    sample: LayeredSample, pred: np.ndarray, *, is_disparity: bool
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Per-layer rows, and the image's consistency of the prediction and of the ground truth.
+
+    `pred` is [K,H,W]: relative inverse depth (is_disparity) or depth in metres.
+    """
+    gt = sample.depth.astype(np.float64)
+    k_layers = gt.shape[0]
+    gt_valid = valid_depth(gt)
+    if is_disparity:
+        disp = np.asarray(pred, np.float64)
+        depth = np.stack([disparity_to_depth(disp[k], gt[k], gt_valid[k]) for k in range(k_layers)])
+    else:
+        depth = np.asarray(pred, np.float64)
+
+    rows: list[dict[str, Any]] = []
+    pairs_pred, pairs_gt = [], []
+    for k in range(k_layers):
+        row: dict[str, Any] = {"layer": k + 1}
+        regions = region_masks(gt[k], sample.amodal[k], sample.visible[k])
+        for region in DEPTH_REGIONS:
+            m = depth_metrics(depth[k], gt[k], regions[region], align=False)
+            row.update({f"{region}_{key}": m[key] for key in DEPTH_KEYS})
+            row[f"{region}_pixels"] = int(regions[region].sum())
+        if k + 1 < k_layers:
+            cp = pair_consistency(depth, sample.camera, sample.amodal, k + 1, gt_valid)
+            cg = pair_consistency(gt, sample.camera, sample.amodal, k + 1, gt_valid)
+            pairs_pred.append(cp)
+            pairs_gt.append(cg)
+        else:
+            cp = cg = {r: dict.fromkeys(CONSISTENCY_KEYS, math.nan) for r in CONSISTENCY_REGIONS}
+        for region in CONSISTENCY_REGIONS:
+            row.update({f"cons_{region}_{key}": cp[region][key] for key in CONSISTENCY_KEYS})
+            row.update({f"gtcons_{region}_{key}": cg[region][key] for key in CONSISTENCY_KEYS})
+        rows.append(row)
+    return rows, _mean_pairs(pairs_pred), _mean_pairs(pairs_gt)
+
+
+def _mean_pairs(pairs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {
+        r: {key: _nanmean([p[r][key] for p in pairs]) for key in CONSISTENCY_KEYS}
+        for r in CONSISTENCY_REGIONS
+    }
+
+
+def _nanmean(values: list[float]) -> float:
+    ok = [v for v in values if not math.isnan(v)]
+    return math.fsum(ok) / len(ok) if ok else math.nan
+
+
+def _summarise(per_image: list[dict[str, dict[str, float]]]) -> tuple[dict, dict]:
+    """Mean over images per region/metric, NaN-skipping, and the number of NaN images."""
+    means, nans = {}, {}
+    for region in per_image[0]:
+        vals = {key: [img[region][key] for img in per_image] for key in per_image[0][region]}
+        means[region] = {key: _nanmean(v) for key, v in vals.items()}
+        nans[region] = {key: sum(math.isnan(x) for x in v) for key, v in vals.items()}
+    return means, nans
+
+
+# ------------------------------------------------------------------------------ evaluate
+def evaluate(
+    predictor: Any,
+    data_root: str | Path,
+    split: str = "test",
+    *,
+    out_json: str | Path | None = None,
+    out_csv: str | Path | None = None,
+    max_images: int | None = None,
+    batch_size: int = 4,
+    name: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score `predictor` on a split and return (and optionally write) the summary.
+
+    predictor: a reference name (`visible_only`, `object_fill`, `mean_depth`), a model
+    (torch module called as model(normalize_image(rgb), build_guidance(amodal)) -> [B,K,H,W]
+    relative inverse depth), or any callable LayeredSample -> [K,H,W] depth in metres.
+    """
+    data_root = Path(data_root)
+    manifest = read_manifest(data_root)
+    ids = split_ids(manifest, split, data_root)
+    if max_images is not None:
+        if max_images < 1:
+            raise UserError(f"--max-images must be at least 1, got {max_images}")
+        ids = ids[:max_images]
+
+    is_model = _is_torch_module(predictor)
+    if isinstance(predictor, str):
+        label = predictor
+        depth_fn: DepthFn | None = _reference(predictor, data_root)
+    elif is_model:
+        cfg = getattr(predictor, "config", None)
+        label = name or f"model:{getattr(cfg, 'variant', type(predictor).__name__)}"
+        depth_fn = None
+        k_model = getattr(cfg, "num_layers", manifest["num_layers"])
+        if k_model != manifest["num_layers"]:
+            raise UserError(
+                f"the model predicts {k_model} layers but {data_root} has "
+                f"{manifest['num_layers']}; evaluate it on a dataset with K = {k_model}"
+            )
+        predictor.eval()
+    elif callable(predictor):
+        label = name or getattr(predictor, "__name__", type(predictor).__name__)
+        depth_fn = predictor
+    else:
+        raise TypeError(f"cannot evaluate a {type(predictor).__name__}")
+    label = name or label
+
+    rows: list[dict[str, Any]] = []
+    img_depth: list[dict[str, dict[str, float]]] = []
+    img_layer: dict[int, list[dict[str, dict[str, float]]]] = {}
+    img_cons: list[dict[str, dict[str, float]]] = []
+    img_gt_cons: list[dict[str, dict[str, float]]] = []
+    bar = tqdm(total=len(ids), desc=f"evaluate {label} ({split})", unit="img", disable=not progress)
+    for chunk in _batches(ids, batch_size if is_model else 1):
+        samples = [read_sample(data_root, sid, manifest) for sid in chunk]
+        if is_model:
+            preds = list(_predict_model_batch(predictor, samples))
+        else:
+            preds = [np.asarray(depth_fn(s), np.float32) for s in samples]  # type: ignore[misc]
+        for sid, sample, pred in zip(chunk, samples, preds):
+            if pred.shape != sample.depth.shape:
+                raise ValueError(
+                    f"prediction {pred.shape} for {sid}, expected {sample.depth.shape}"
+                )
+            layer_rows, cons, gt_cons = score_sample(sample, pred, is_disparity=is_model)
+            for r in layer_rows:
+                rows.append({"id": sid, **r})
+                per_region = {
+                    reg: {key: r[f"{reg}_{key}"] for key in DEPTH_KEYS} for reg in DEPTH_REGIONS
+                }
+                img_layer.setdefault(r["layer"], []).append(per_region)
+            img_depth.append(
+                {
+                    reg: {
+                        key: _nanmean([r[f"{reg}_{key}"] for r in layer_rows]) for key in DEPTH_KEYS
+                    }
+                    for reg in DEPTH_REGIONS
+                }
+            )
+            img_cons.append(cons)
+            img_gt_cons.append(gt_cons)
+        bar.update(len(chunk))
+    bar.close()
+
+    depth, depth_nan = _summarise(img_depth)
+    cons, cons_nan = _summarise(img_cons)
+    gt_cons, gt_cons_nan = _summarise(img_gt_cons)
+    result: dict[str, Any] = {
+        "predictor": label,
+        "data": str(data_root),
+        "split": split,
+        "num_images": len(ids),
+        "num_layers": manifest["num_layers"],
+        "depth": depth,
+        "depth_per_layer": {str(k): _summarise(v)[0] for k, v in sorted(img_layer.items())},
+        "consistency": cons,
+        "gt_consistency": gt_cons,
+        "nan_counts": {"depth": depth_nan, "consistency": cons_nan, "gt_consistency": gt_cons_nan},
+        "protocol": (
+            "models: per layer LS scale/shift in inverse depth vs 1/gt on all valid pixels, "
+            "depth clipped to [1e-3, 100] m; references: metric depth as is; regions scored "
+            "without further alignment; mean over "
+            "layers per image, then over images (NaN skipped); consistency on predicted depths "
+            "over pixels valid in both GT layers"
+        ),
+    }
+    result = _json_safe(result)
+    if out_json is not None:
+        atomic_write_json(Path(out_json), result)
+    if out_csv is not None:
+        write_csv(Path(out_csv), rows)
+    return result
+
+
+def _is_torch_module(obj: Any) -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, torch.nn.Module)
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf -> None (JSON has no NaN), recursively."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One row per image x layer; empty cells for NaN; written atomically."""
+    buf = io.StringIO()
+    fields = list(rows[0]) if rows else ["id", "layer"]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(
+            {k: ("" if isinstance(v, float) and math.isnan(v) else _fmt(v)) for k, v in r.items()}
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt(v: Any) -> Any:
+    return repr(v) if isinstance(v, float) else v
+
+
+# ------------------------------------------------------------------------------ CLI entry
+def resolve_weights(run: str | Path | None, weights: str | Path | None) -> Path:
+    """The weights file of a run directory (RUN/model.safetensors) or the file given."""
+    if run is not None:
+        run = Path(run)
+        if not run.is_dir():
+            raise UserError(f"{run}: no such run directory")
+        path = run / WEIGHTS_NAME
+        if not path.is_file():
+            raise UserError(
+                f"{run}: no {WEIGHTS_NAME} in this run directory; finish or resume training "
+                "('amodal-depth train ... --resume'), or pass --weights FILE"
+            )
+        return path
+    assert weights is not None
+    path = Path(weights)
+    if not path.is_file():
+        raise UserError(f"{path}: no such weights file")
+    return path
+
+
+def evaluate_cli(
+    run: str | Path | None = None,
+    weights: str | Path | None = None,
+    data: str | Path = "",
+    split: str = "test",
+    out: str | Path = "eval.json",
+    reference: str | None = None,
+    csv_path: str | Path | None = None,
+    max_images: int | None = None,
+    batch_size: int = 4,
+) -> dict[str, Any]:
+    """What `amodal-depth evaluate` does: check inputs, load, evaluate, write JSON and CSV."""
+    given = [x is not None for x in (run, weights, reference)]
+    if sum(given) != 1:
+        raise UserError("give exactly one of --run RUN, --weights FILE or --reference NAME")
+    manifest = read_manifest(data)
+    split_ids(manifest, split, data)  # fail on a missing split before loading anything
+    out = Path(out)
+    csv_out = Path(csv_path) if csv_path is not None else out.with_suffix(".csv")
+    if reference is not None:
+        predictor: Any = reference
+        label = reference
+    else:
+        path = resolve_weights(run, weights)
+        from amodal_depth.models.checkpoints import load_model
+
+        try:
+            predictor = load_model(path)
+        except UserError:
+            raise
+        except Exception as e:  # a corrupt or foreign file: say so in one line
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"{path}: cannot load model weights ({msg})") from e
+        k_model = predictor.config.num_layers
+        if k_model != manifest["num_layers"]:
+            raise UserError(
+                f"{path}: the model predicts K = {k_model} layers but {data} has K = "
+                f"{manifest['num_layers']}; evaluate on a dataset with the same K"
+            )
+        label = f"{predictor.config.variant}:{path}"
+    return evaluate(
+        predictor,
+        data,
+        split,
+        out_json=out,
+        out_csv=csv_out,
+        max_images=max_images,
+        batch_size=batch_size,
+        name=label,
+    )

@@ -1,0 +1,129 @@
+"""Non-learned reference predictors: what a method must beat.
+
+Each takes one sample and returns [K, H, W] float32 depth in metres, scored exactly like a
+model's prediction (docs/metrics.md):
+
+- `visible_only`: the true layer-1 depth for every layer. Perfect ordinary depth, no amodal
+  reasoning: it shows how much of a score needs no de-occlusion at all.
+- `object_fill`: for layer k, the true layer-1 depth with the hidden part of target o_k
+  (amodal_k and not visible_k) set to the median layer-1 depth over o_k's visible part. The
+  cheapest amodal guess: the hidden part lies at the depth of what is seen of the object.
+  Pixels of the removed objects o_1..o_{k-1} outside amodal_k keep the occluder's depth (the
+  reference knows nothing of the background behind them). When o_k has no visible pixel with
+  a depth, its hidden part is left as layer-1 depth.
+- `MeanDepthMap`: one fixed per-pixel mean of the training split's layer depths (all layers,
+  valid pixels only), the same map for every image and layer.
+
+A sample is a `LayeredSample` (data.format) or a dataset item dict with `depth`, `visible`,
+`amodal` ([K,H,W] arrays or tensors).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from amodal_depth.data.format import (
+    SAMPLES_DIR,
+    read_manifest,
+    read_png,
+    split_ids,
+)
+
+REFERENCES = ("visible_only", "object_fill", "mean_depth")
+
+
+def _get(sample: Any, name: str) -> np.ndarray:
+    value = sample[name] if isinstance(sample, dict) else getattr(sample, name)
+    if hasattr(value, "detach"):  # torch tensor
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def visible_only(sample: Any) -> np.ndarray:
+    """[K,H,W]: the ground-truth layer-1 depth repeated for every layer."""
+    depth = _get(sample, "depth").astype(np.float32)
+    return np.repeat(depth[:1], depth.shape[0], axis=0)
+
+
+def object_fill(sample: Any) -> np.ndarray:
+    """[K,H,W]: layer-1 depth with o_k's hidden part filled by its visible median (layer k)."""
+    depth = _get(sample, "depth").astype(np.float32)
+    amodal = _get(sample, "amodal").astype(bool)
+    visible = _get(sample, "visible").astype(bool)
+    d1 = depth[0]
+    has_depth = np.isfinite(d1) & (d1 > 0)
+    out = np.repeat(d1[None], depth.shape[0], axis=0)
+    for k in range(depth.shape[0]):
+        seen = visible[k] & has_depth
+        if seen.any():
+            out[k][amodal[k] & ~visible[k]] = np.median(d1[seen])
+    return out
+
+
+class MeanDepthMap:
+    """A fixed per-pixel mean-depth map, fit on a dataset split.
+
+    Pixels no training layer has a depth at take the mean over all valid training pixels.
+    """
+
+    def __init__(self, depth: np.ndarray) -> None:
+        self.depth = np.asarray(depth, dtype=np.float32)
+        """[H, W] metres."""
+
+    @classmethod
+    def fit(
+        cls, root: str | Path, split: str = "train", max_images: int | None = None
+    ) -> MeanDepthMap:
+        """Mean over the split's images and all K layers, per pixel, of the valid depths."""
+        manifest = read_manifest(root)
+        ids = split_ids(manifest, split, root)[:max_images]
+        k, h, w = manifest["num_layers"], manifest["height"], manifest["width"]
+        scale = float(manifest.get("depth_scale", 1000))
+        total = np.zeros((h, w), np.float64)
+        count = np.zeros((h, w), np.int64)
+        for sid in tqdm(ids, desc=f"mean depth ({split})", unit="img", leave=False):
+            for n in range(1, k + 1):
+                mm = read_png(Path(root) / SAMPLES_DIR / sid / f"depth_{n}.png", kind="depth")
+                if mm.shape != (h, w):
+                    raise ValueError(f"sample {sid}: depth_{n}.png is not {w}x{h}")
+                ok = mm > 0
+                total[ok] += mm[ok] / scale
+                count[ok] += 1
+        fill = total.sum() / max(count.sum(), 1)
+        mean = np.where(count > 0, total / np.maximum(count, 1), fill)
+        return cls(mean)
+
+    def predict(self, sample: Any) -> np.ndarray:
+        """[K,H,W]: the map for every layer of the sample."""
+        depth = _get(sample, "depth")
+        if depth.shape[1:] != self.depth.shape:
+            raise ValueError(
+                f"mean-depth map is {self.depth.shape[1]}x{self.depth.shape[0]}, "
+                f"sample is {depth.shape[2]}x{depth.shape[1]}"
+            )
+        return np.repeat(self.depth[None], depth.shape[0], axis=0)
+
+    __call__ = predict
+
+    def save(self, path: str | Path) -> None:
+        """Write the map as .npy (atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, self.depth)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> MeanDepthMap:
+        return cls(np.load(Path(path)))

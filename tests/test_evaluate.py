@@ -1,0 +1,191 @@
+"""`amodal-depth evaluate` on a tiny hand-built dataset: references, output structure, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amodal_depth.cli import main
+from amodal_depth.data.format import (
+    Camera,
+    LayeredSample,
+    make_manifest,
+    write_manifest,
+    write_sample,
+)
+from amodal_depth.evaluate import evaluate, model_input_size
+from amodal_depth.metrics import CONSISTENCY_KEYS, DEPTH_KEYS, layered_consistency
+from amodal_depth.references import MeanDepthMap, object_fill, visible_only
+
+W, H, K = 42, 28, 3
+
+
+def _sample(rng: np.random.Generator) -> LayeredSample:
+    """A wall and K fronto-parallel boxes, o_1 nearest; each o_k overlaps o_{k-1}."""
+    v, u = np.mgrid[0:H, 0:W]
+    wall = (4.0 + 0.02 * u + 0.01 * v).astype(np.float32)
+    rects, zs = [], []
+    x0, y0 = int(rng.integers(2, 6)), int(rng.integers(2, 6))
+    for k in range(K):
+        x, y = x0 + 7 * k, y0 + 3 * k
+        rects.append((slice(y, y + 12), slice(x, x + 12)))
+        zs.append(1.5 + 0.8 * k + float(rng.uniform(0, 0.3)))
+    object_depth = np.zeros((K, H, W), np.float32)
+    amodal = np.zeros((K, H, W), bool)
+    for k, (r, z) in enumerate(zip(rects, zs)):
+        amodal[k][r] = True
+        object_depth[k][r] = z + 0.02 * (u[r] - u[r].min())  # a slanted face
+    depth = np.zeros((K, H, W), np.float32)
+    for k in range(K):  # layer k: o_1..o_{k-1} removed
+        d = wall.copy()
+        for j in range(K - 1, k - 1, -1):
+            d = np.where(amodal[j], np.minimum(d, object_depth[j]), d)
+        depth[k] = d
+    visible = np.stack([amodal[k] & (object_depth[k] == depth[0]) for k in range(K)])
+    rgb = (rng.random((H, W, 3)) * 255).astype(np.uint8)
+    cam = Camera.from_fov(W, H, 60.0)
+    return LayeredSample(rgb, depth, np.repeat(rgb[None], K, 0), visible, amodal, object_depth, cam)
+
+
+def make_dataset(root: Path, n: int = 6, splits: dict | None = None) -> Path:
+    rng = np.random.default_rng(0)
+    ids = [f"{i:06d}" for i in range(n)]
+    for sid in ids:
+        write_sample(root, sid, _sample(rng))
+    splits = splits or {"train": ids[:3], "val": [], "test": ids[3:]}
+    write_manifest(root, make_manifest(K, W, H, splits, {"test": True}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("eval") / "ds")
+
+
+def test_references_shapes_and_values(data: Path) -> None:
+    from amodal_depth.data.format import read_manifest, read_sample
+
+    s = read_sample(data, "000003", read_manifest(data))
+    vo = visible_only(s)
+    assert vo.shape == (K, H, W)
+    np.testing.assert_array_equal(vo[2], s.depth[0])
+    of = object_fill(s)
+    np.testing.assert_array_equal(of[0], s.depth[0])  # o_1 has no hidden part
+    hidden = s.amodal[1] & ~s.visible[1]
+    assert hidden.any()
+    assert np.all(of[1][hidden] == np.median(s.depth[0][s.visible[1]]))
+    np.testing.assert_array_equal(of[1][~hidden], s.depth[0][~hidden])
+    mean = MeanDepthMap.fit(data, "train")
+    assert mean.depth.shape == (H, W)
+    assert mean.predict(s).shape == (K, H, W)
+
+
+def test_visible_only_is_perfect_on_layer1(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "vo.json"
+    r = evaluate("visible_only", data, "test", out_json=out, out_csv=tmp_path / "vo.csv")
+    assert r["num_images"] == 3
+    l1 = r["depth_per_layer"]["1"]["all"]
+    assert l1["delta_1_05"] == 1.0
+    assert l1["rmse"] == pytest.approx(0.0, abs=1e-3)  # mm quantisation only
+    # deeper layers: the occluders are still there, so the hidden part is wrong
+    assert r["depth_per_layer"]["2"]["invisible"]["delta_1_05"] < 0.5
+    # structure
+    assert set(r["depth"]) == {"all", "amodal", "invisible"}
+    assert set(r["depth"]["all"]) == set(DEPTH_KEYS)
+    assert set(r["depth_per_layer"]) == {"1", "2", "3"}
+    for key in ("consistency", "gt_consistency"):
+        assert set(r[key]) == {"all", "static"}
+        assert set(r[key]["static"]) == set(CONSISTENCY_KEYS)
+    assert json.loads(out.read_text()) == r
+    rows = list(csv.DictReader((tmp_path / "vo.csv").open()))
+    assert len(rows) == 3 * K
+    assert rows[0]["id"] == "000003" and rows[0]["layer"] == "1"
+    assert rows[K - 1]["cons_all_fitness"] == ""  # the last layer starts no pair
+    assert float(rows[0]["all_delta1"]) == 1.0
+
+
+def test_object_fill_beats_visible_only_on_the_hidden_part(data: Path) -> None:
+    vo = evaluate("visible_only", data, progress=False)
+    of = evaluate("object_fill", data, progress=False)
+    assert of["depth"]["invisible"]["rmse"] < vo["depth"]["invisible"]["rmse"]
+    md = evaluate("mean_depth", data, progress=False)
+    assert md["depth"]["all"]["delta1"] <= 1.0
+
+
+def test_gt_consistency_row(data: Path) -> None:
+    from amodal_depth.data.format import read_manifest, read_sample
+
+    r = evaluate("visible_only", data, progress=False)
+    m = read_manifest(data)
+    want = []
+    for sid in m["splits"]["test"]:
+        s = read_sample(data, sid, m)
+        want.append(layered_consistency(s.depth, s.camera, s.amodal, valid=s.depth > 0))
+    for region in ("all", "static"):
+        for key in CONSISTENCY_KEYS:
+            vals = [w[region][key] for w in want]
+            assert r["gt_consistency"][region][key] == pytest.approx(np.mean(vals)), key
+    # the static region is where the true layers agree: a perfect GT score
+    assert r["gt_consistency"]["static"]["pixel_diff"] < r["gt_consistency"]["all"]["pixel_diff"]
+    # visible-only predicts the same map for every layer: perfectly "consistent"
+    assert r["consistency"]["all"]["pixel_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert r["consistency"]["all"]["fitness"] == 1.0
+
+
+def test_deterministic_and_max_images(data: Path, tmp_path: Path) -> None:
+    for i in range(2):
+        evaluate(
+            "object_fill", data, out_json=tmp_path / f"{i}.json", out_csv=tmp_path / f"{i}.csv"
+        )
+    assert (tmp_path / "0.json").read_bytes() == (tmp_path / "1.json").read_bytes()
+    assert (tmp_path / "0.csv").read_bytes() == (tmp_path / "1.csv").read_bytes()
+    assert evaluate("object_fill", data, max_images=1, progress=False)["num_images"] == 1
+
+
+def test_model_input_size() -> None:
+    assert model_input_size(224, 168) == (224, 168)
+    assert model_input_size(100, 70) == (98, 70)
+    assert model_input_size(5, 5) == (14, 14)
+
+
+# ------------------------------------------------------------------------------ CLI
+def test_cli_reference_writes_json_and_csv(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r" / "eval.json"
+    assert (
+        main(["evaluate", "--reference", "object_fill", "--data", str(data), "--out", str(out)])
+        == 0
+    )
+    r = json.loads(out.read_text())
+    assert r["predictor"] == "object_fill"
+    assert out.with_suffix(".csv").is_file()
+    assert not math.isnan(r["depth"]["invisible"]["rmse"])
+
+
+def _err(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("amodal-depth: error:")
+    return err
+
+
+def test_cli_bad_inputs(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "e.json")
+    err = _err(capsys, ["evaluate", "--reference", "visible_only", "--data", str(data),
+                        "--split", "val", "--out", out])  # fmt: skip
+    assert "split 'val'" in err
+    run = tmp_path / "run"
+    run.mkdir()
+    err = _err(capsys, ["evaluate", "--run", str(run), "--data", str(data), "--out", out])
+    assert "model.safetensors" in err
+    err = _err(capsys, ["evaluate", "--weights", str(tmp_path / "nope.safetensors"),
+                        "--data", str(data), "--out", out])  # fmt: skip
+    assert "no such weights file" in err
+    err = _err(capsys, ["evaluate", "--reference", "visible_only", "--data",
+                        str(tmp_path / "missing"), "--out", out])  # fmt: skip
+    assert "no such dataset" in err
+    assert not Path(out).exists()
