@@ -24,7 +24,7 @@ class ModelConfig:
     """One of VARIANTS: how the K layers of one image relate (docs/variants.md)."""
     encoder: str = "vitt"
     """Encoder size name: 'vitq' (tests), 'vitt' (our CPU size) or the official
-    'vits', 'vitb', 'vitl'. Sets embed_dim/depth/num_heads when those are None."""
+    'vits', 'vitb', 'vitl', 'vitg'. Sets embed_dim/depth/num_heads when those are None."""
     embed_dim: int | None = None
     depth: int | None = None
     num_heads: int | None = None
@@ -51,6 +51,13 @@ class ModelConfig:
     """K, the number of layers the model predicts per image."""
     mha_heads: int = 4
     """Heads of the extra attention modules of ade_mha / ade_multibatch."""
+    ffn: str | None = None
+    """Block feed-forward: 'mlp' (GELU) or 'swiglu' (official vitg); None = from the encoder."""
+    stem_channels: int = 32
+    """Width of the conv stem (conv_stem only); its features are skipped into the DPT head."""
+    infer_size: int = 518
+    """Short side (pixels) predict_layers resizes an image to when no input_size is given;
+    set it to the training height (518 = Depth Anything V2's default)."""
 
 
 @dataclass
@@ -94,9 +101,13 @@ class TrainConfig:
 
 def _model_for(preset: str, variant: str) -> ModelConfig:
     if preset == "quick":
-        return ModelConfig(variant=variant, encoder="vitq", conv_stem=True, pos_grid=8)
+        return ModelConfig(
+            variant=variant, encoder="vitq", conv_stem=True, pos_grid=8, infer_size=84
+        )
     if preset == "cpu":
-        return ModelConfig(variant=variant, encoder="vitt", conv_stem=True, pos_grid=16)
+        return ModelConfig(
+            variant=variant, encoder="vitt", conv_stem=True, pos_grid=16, infer_size=168
+        )
     if preset == "gpu":
         return ModelConfig(variant=variant, encoder="vits", conv_stem=False, pos_grid=37)
     raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -1,1 +1,25 @@
-"""Models: DINOv2-style ViT encoder, DPT head, mask guidance, the ADE variants."""
+"""Models: DINOv2-style ViT encoder, DPT head, mask guidance, the ADE variants.
+
+Public API: build_model, AmodalDepthModel (forward, predict_layers), build_guidance,
+normalize_image, disparity_to_depth, save_model / load_model, load_depth_anything_v2,
+init_from_depth_anything_v2. docs/variants.md describes the variants.
+"""
+
+from amodal_depth.models.guidance import GUIDANCE_CHANNELS, build_guidance
+from amodal_depth.models.model import AmodalDepthModel, build_model
+from amodal_depth.models.preprocess import disparity_to_depth, normalize_image
+from amodal_depth.models.sizes import ENCODER_SIZES, resolve_config
+from amodal_depth.models.variants import VariantSpec, get_variant
+
+__all__ = [
+    "ENCODER_SIZES",
+    "GUIDANCE_CHANNELS",
+    "AmodalDepthModel",
+    "VariantSpec",
+    "build_guidance",
+    "build_model",
+    "disparity_to_depth",
+    "get_variant",
+    "normalize_image",
+    "resolve_config",
+]

@@ -1,0 +1,159 @@
+"""AmodalDepthModel: encoder + DPT head, one code path for every variant.
+
+forward(rgb [B,3,H,W], guidance [B,K,C,H,W]) -> [B,K,H,W] relative inverse depth.
+The B*K (image, guidance_k) pairs go through the encoder as independent items. Iterative
+variants (ade, ade_consistency, ade_mha) keep them independent in the head too (identical to
+looping over k); ade_multibatch exchanges information across the K items of an image at the
+four DPT levels (models/attention.py). guidance=None gives [B,H,W], the plain Depth Anything V2
+function (guidance embeddings and variant modules skipped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from amodal_depth.config import ModelConfig
+from amodal_depth.errors import UserError
+from amodal_depth.models.dpt import DPTHead
+from amodal_depth.models.guidance import build_guidance
+from amodal_depth.models.preprocess import network_size, normalize_image
+from amodal_depth.models.sizes import resolve_config
+from amodal_depth.models.variants import VariantSpec, get_variant
+from amodal_depth.models.vit import ViTEncoder
+
+
+class AmodalDepthModel(nn.Module):
+    config: ModelConfig
+    variant: VariantSpec
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        cfg = resolve_config(cfg)
+        self.config = cfg
+        self.variant = get_variant(cfg.variant)
+        self.pretrained = ViTEncoder(
+            embed_dim=cfg.embed_dim,
+            depth=cfg.depth,
+            num_heads=cfg.num_heads,
+            mlp_ratio=cfg.mlp_ratio,
+            patch_size=cfg.patch_size,
+            pos_grid=cfg.pos_grid,
+            ffn=cfg.ffn,
+            guidance_channels=cfg.guidance_channels,
+            conv_stem=cfg.conv_stem,
+            stem_channels=cfg.stem_channels,
+        )
+        self.depth_head = DPTHead(
+            cfg.embed_dim,
+            cfg.features,
+            cfg.out_channels,
+            stem_channels=cfg.stem_channels if cfg.conv_stem else None,
+            layer_mha=self.variant.layer_mha,
+            cross_layer=self.variant.cross_layer,
+            guidance_channels=cfg.guidance_channels,
+            num_layers=cfg.num_layers,
+            heads=cfg.mha_heads,
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _check_rgb(self, rgb: Tensor) -> None:
+        p = self.config.patch_size
+        if rgb.dim() != 4 or rgb.shape[1] != 3:
+            raise UserError(f"rgb must be [B,3,H,W] ImageNet-normalised, got {list(rgb.shape)}")
+        h, w = rgb.shape[-2:]
+        if h % p or w % p:
+            raise UserError(
+                f"image size {h}x{w} (HxW) is not a multiple of {p}; resize it "
+                f"(predict_layers does that for you)"
+            )
+
+    def _check_guidance(self, rgb: Tensor, guidance: Tensor) -> None:
+        c = self.config
+        b, _, h, w = rgb.shape
+        want = [b, c.num_layers, c.guidance_channels, h, w]
+        if list(guidance.shape) != want:
+            raise UserError(
+                f"guidance must have shape [B,K,C,H,W] = {want} (K={c.num_layers} layers, "
+                f"C={c.guidance_channels} channels), got {list(guidance.shape)}"
+            )
+
+    # ----------------------------------------------------------------- forward
+    def _run(self, rgb: Tensor, guidance: Tensor | None, group: int | None) -> Tensor:
+        """rgb [N,3,H,W], guidance [N,C,H,W] or None -> [N,H,W]."""
+        h, w = rgb.shape[-2:]
+        p = self.config.patch_size
+        outs, stem = self.pretrained.encode(rgb, self.config.intermediate_layers, guidance)
+        tokens = [o[:, 1:] for o in outs]  # the cls token is not read (use_clstoken=False)
+        depth = self.depth_head(tokens, (h // p, w // p), (h, w), stem, guidance, group)
+        # The head already ends in ReLU; the official forward applies it once more.
+        return F.relu(depth).squeeze(1)
+
+    def forward(self, rgb: Tensor, guidance: Tensor | None = None) -> Tensor:
+        self._check_rgb(rgb)
+        if guidance is None:
+            return self._run(rgb, None, None)
+        self._check_guidance(rgb, guidance)
+        b, k = guidance.shape[:2]
+        items = rgb.unsqueeze(1).expand(-1, k, -1, -1, -1).reshape(b * k, *rgb.shape[1:])
+        g = guidance.reshape(b * k, *guidance.shape[2:]).to(rgb.dtype)
+        group = k if self.variant.cross_layer else None
+        return self._run(items, g, group).reshape(b, k, *rgb.shape[-2:])
+
+    # --------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict_layers(
+        self,
+        image: np.ndarray,
+        masks: np.ndarray,
+        input_size: int | tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """One image and its K amodal masks (front to back) -> [K,H,W] float32 relative
+        inverse depth at the image's resolution (depth = 1/(scale*disp + shift), see
+        models/preprocess.py).
+
+        image: HxWx3 uint8 RGB; masks: [K,H,W] bool. The pair is resized to a multiple of the
+        patch size (input_size: int = short side keeping the aspect ratio, (width, height) =
+        that size, None = config.infer_size), predicted, and resized back bilinearly.
+        Iterative variants loop over the K layers, one pass each; ade_multibatch does one
+        joint pass."""
+        c = self.config
+        image = np.asarray(image)
+        masks = np.asarray(masks)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise UserError(
+                f"image must be an HxWx3 uint8 RGB array, got shape {image.shape} {image.dtype}"
+            )
+        h, w = image.shape[:2]
+        if masks.ndim != 3 or masks.shape[1:] != (h, w) or masks.shape[0] != c.num_layers:
+            raise UserError(
+                f"masks must be [K,H,W] = [{c.num_layers},{h},{w}] amodal masks front to back, "
+                f"got {list(masks.shape)}"
+            )
+        was_training = self.training
+        self.eval()
+        try:
+            dev = next(self.parameters()).device
+            th, tw = network_size(h, w, input_size, c.infer_size, c.patch_size)
+            rgb = torch.from_numpy(image).to(dev).permute(2, 0, 1)[None].float() / 255.0
+            m = torch.from_numpy(masks.astype(np.float32)).to(dev)[None]
+            if (th, tw) != (h, w):
+                rgb = F.interpolate(rgb, (th, tw), mode="bicubic", antialias=True).clamp(0, 1)
+                m = F.interpolate(m, (th, tw), mode="bilinear", antialias=True)
+            guidance = build_guidance(m > 0.5, c.guidance_channels)
+            x = normalize_image(rgb)
+            if self.variant.iterative:
+                out = torch.cat([self._run(x, guidance[:, i], None) for i in range(c.num_layers)])
+            else:
+                out = self(x, guidance)[0]
+            out = F.interpolate(out[None], (h, w), mode="bilinear", align_corners=False)[0]
+            return out.clamp_min(0).float().cpu().numpy()
+        finally:
+            self.train(was_training)
+
+
+def build_model(cfg: ModelConfig) -> AmodalDepthModel:
+    """A freshly initialised model for `cfg` (None dims filled from the encoder name)."""
+    return AmodalDepthModel(cfg)

@@ -1,0 +1,68 @@
+"""Image normalisation, the resize rule of predict_layers, and disparity -> depth.
+
+The model outputs relative inverse depth ("disparity", >= 0, larger = nearer), like Depth
+Anything V2: it is defined only up to an unknown scale and shift. Metric depth needs those two
+numbers, e.g. fitted on known points: depth = 1 / (scale * disp + shift).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from amodal_depth.errors import UserError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_image(rgb01: Tensor) -> Tensor:
+    """[B,3,H,W] RGB in [0,1] -> ImageNet-normalised (what the encoder expects)."""
+    if rgb01.dim() != 4 or rgb01.shape[1] != 3:
+        raise UserError(f"image batch must be [B,3,H,W] RGB in [0,1], got {list(rgb01.shape)}")
+    mean = torch.tensor(IMAGENET_MEAN, dtype=rgb01.dtype, device=rgb01.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=rgb01.dtype, device=rgb01.device).view(1, 3, 1, 1)
+    return (rgb01 - mean) / std
+
+
+def disparity_to_depth(disp, scale: float, shift: float, eps: float = 1e-6):
+    """depth = 1 / (scale * disp + shift); pixels where scale*disp + shift <= eps get inf
+    (no finite depth). Works on numpy arrays and tensors."""
+    inv = scale * disp + shift
+    if isinstance(inv, Tensor):
+        return torch.where(inv > eps, 1.0 / inv.clamp_min(eps), torch.full_like(inv, float("inf")))
+    inv = np.asarray(inv, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(inv > eps, 1.0 / np.maximum(inv, eps), np.inf)
+
+
+def network_size(
+    height: int, width: int, input_size: int | tuple[int, int] | None, default: int, patch: int
+) -> tuple[int, int]:
+    """(H, W) the network runs at, multiples of `patch`.
+
+    int s (or None -> `default`): keep the aspect ratio, short side ~ s, each side rounded to
+    the nearest multiple of patch. tuple (width, height), as the CLI's WxH: that size, each side
+    rounded to the nearest multiple of patch."""
+    if input_size is None:
+        input_size = default
+    if isinstance(input_size, int | np.integer):
+        if input_size < patch:
+            raise UserError(f"input_size must be >= {patch} pixels, got {input_size}")
+        scale = input_size / min(height, width)
+        th, tw = height * scale, width * scale
+    else:
+        try:
+            tw, th = (float(v) for v in input_size)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"input_size must be an int or (width, height), got {input_size!r}"
+            ) from None
+        if tw <= 0 or th <= 0:
+            raise UserError(f"input_size must be positive, got {input_size!r}")
+
+    def snap(v: float) -> int:
+        return max(patch, int(round(v / patch)) * patch)
+
+    return snap(th), snap(tw)
