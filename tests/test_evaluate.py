@@ -189,3 +189,54 @@ def test_cli_bad_inputs(data: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
                         str(tmp_path / "missing"), "--out", out])  # fmt: skip
     assert "no such dataset" in err
     assert not Path(out).exists()
+
+
+# ------------------------------------------------------------------------------ models
+def _tiny_model(num_layers: int = K, variant: str = "ade"):
+    import torch
+
+    from amodal_depth.config import preset
+    from amodal_depth.models import build_model
+
+    torch.manual_seed(0)
+    cfg = preset("quick", variant).model
+    cfg.num_layers = num_layers
+    return build_model(cfg)
+
+
+@pytest.mark.parametrize("variant", ["ade", "ade_multibatch"])
+def test_random_model_evaluates(data: Path, tmp_path: Path, variant: str) -> None:
+    model = _tiny_model(variant=variant)
+    r1 = evaluate(model, data, out_json=tmp_path / "m.json", batch_size=2, progress=False)
+    assert r1["predictor"] == f"model:{variant}"
+    assert r1["num_images"] == 3
+    for region in ("all", "amodal", "invisible"):
+        for key in DEPTH_KEYS:
+            v = r1["depth"][region][key]
+            assert v is not None and np.isfinite(v), (region, key)
+    assert 0.0 <= r1["depth"]["all"]["delta1"] <= 1.0
+    # the GT row does not depend on the predictor
+    assert r1["gt_consistency"] == evaluate("visible_only", data, progress=False)["gt_consistency"]
+    # batching does not change the numbers
+    r2 = evaluate(model, data, batch_size=3, progress=False)
+    for key in DEPTH_KEYS:
+        assert r2["depth"]["all"][key] == pytest.approx(r1["depth"]["all"][key], abs=1e-5)
+
+
+def test_model_on_a_size_that_is_not_a_multiple_of_14(tmp_path: Path) -> None:
+    global W, H
+    old = W, H
+    W, H = 40, 30  # network input 42x28, predictions resized back
+    try:
+        root = make_dataset(tmp_path / "odd", n=2, splits={"test": ["000000", "000001"]})
+    finally:
+        W, H = old
+    r = evaluate(_tiny_model(), root, progress=False)
+    assert r["num_images"] == 2 and r["depth"]["all"]["rmse"] is not None
+
+
+def test_model_with_another_k_is_refused(data: Path) -> None:
+    from amodal_depth.errors import UserError
+
+    with pytest.raises(UserError, match="K = 3"):
+        evaluate(_tiny_model(num_layers=2), data, progress=False)

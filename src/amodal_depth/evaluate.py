@@ -100,9 +100,12 @@ def _predict_model_batch(model: Any, samples: list[LayeredSample]) -> np.ndarray
                 for a in amodal
             ]
         ).astype(bool)
-    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div(255.0)
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(rgb).to(dev).permute(0, 3, 1, 2).float().div(255.0)
+    channels = getattr(getattr(model, "config", None), "guidance_channels", 2)
     with torch.inference_mode():
-        out = model(normalize_image(x), build_guidance(torch.from_numpy(amodal)))
+        guidance = build_guidance(torch.from_numpy(amodal).to(dev), channels)
+        out = model(normalize_image(x), guidance)
     disp = out.float().cpu().numpy()
     if (mw, mh) != (w, h):
         disp = np.stack(
@@ -216,8 +219,8 @@ def evaluate(
         k_model = getattr(cfg, "num_layers", manifest["num_layers"])
         if k_model != manifest["num_layers"]:
             raise UserError(
-                f"the model predicts {k_model} layers but {data_root} has "
-                f"{manifest['num_layers']}; evaluate it on a dataset with K = {k_model}"
+                f"the model predicts K = {k_model} layers but {data_root} has K = "
+                f"{manifest['num_layers']}; evaluate it on a dataset with the same K"
             )
         predictor.eval()
     elif callable(predictor):
