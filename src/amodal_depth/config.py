@@ -131,6 +131,23 @@ def preset(name: str, variant: str = "ade") -> TrainConfig:
     )  # fmt: skip
 
 
+FINETUNE_LR = 5e-5
+"""Peak lr when starting from an official checkpoint: 1e-3 (from scratch) would wreck it."""
+FINETUNE_ENCODER_LR_SCALE = 0.1
+
+
+def finetune_from(cfg: TrainConfig, init: str) -> TrainConfig:
+    """`cfg` set up to fine-tune an official Depth Anything V2 checkpoint at `init`: its dims
+    replace the preset's (read by train), no conv stem, and the fine-tuning learning rates."""
+    return dataclasses.replace(
+        cfg,
+        init=str(init),
+        lr=FINETUNE_LR,
+        encoder_lr_scale=FINETUNE_ENCODER_LR_SCALE,
+        model=dataclasses.replace(cfg.model, conv_stem=False),
+    )
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
