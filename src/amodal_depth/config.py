@@ -131,6 +131,42 @@ def preset(name: str, variant: str = "ade") -> TrainConfig:
     )  # fmt: skip
 
 
+@dataclass
+class ReproducePlan:
+    """What `amodal-depth reproduce --preset NAME` does: data, seeds, evaluation sizes.
+    Training itself follows `preset(name, variant)` (plus `train_overrides`)."""
+
+    preset: str
+    num_samples: int
+    """Samples generated (the generator splits them into train/val/test)."""
+    width: int
+    height: int
+    """Rendered resolution; equal to the preset's training size, so nothing is resized."""
+    seeds: tuple[int, ...]
+    """Training seeds per variant; >= 3 wherever seed spread is to be judged."""
+    data_seed: int = 0
+    eval_images: int | None = None
+    """Test images scored per run (None = the whole test split)."""
+    val_images: int | None = 64
+    """Val images scored per run, to pick the exported weights without looking at test."""
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    """TrainConfig fields replaced for every run (tests shrink steps and sizes here)."""
+
+
+def reproduce_plan(name: str) -> ReproducePlan:
+    """The reproduction plan of a preset: quick (quickstart, tests: 1 seed, tiny), cpu (a
+    2-core machine: 12 runs of ~15 min; resumable over days), gpu (official ViT-S size)."""
+    if name == "quick":
+        return ReproducePlan(name, num_samples=48, width=112, height=84, seeds=(0,))
+    if name == "cpu":
+        return ReproducePlan(name, num_samples=2000, width=224, height=168, seeds=(0, 1, 2))
+    if name == "gpu":
+        return ReproducePlan(
+            name, num_samples=20000, width=518, height=392, seeds=(0, 1, 2), val_images=200
+        )
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
 FINETUNE_LR = 5e-5
 """Peak lr when starting from an official checkpoint: 1e-3 (from scratch) would wreck it."""
 FINETUNE_ENCODER_LR_SCALE = 0.1
