@@ -185,6 +185,60 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
+# ---------------------------------------------------------------------------------- reproduce
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 0,1,2, got {text!r}") from None
+
+
+def _reproduce(a: argparse.Namespace) -> int:
+    from amodal_depth.reproduce import reproduce
+
+    variants = a.variants.replace(",", " ").split() if a.variants else None
+    reproduce(
+        a.preset,
+        a.out,
+        work=a.work,
+        data=a.data,
+        seeds=a.seeds,
+        variants=variants,
+        workers=a.workers,
+        export_weights=a.export_weights,
+    )
+    return 0
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    from amodal_depth.config import PRESETS
+
+    p = sub.add_parser(
+        "reproduce",
+        help="the paper's Tables 1 and 2 on our data: data, 4 variants x seeds, report",
+        description="Generate (or reuse) the data, train and evaluate the four variants for "
+        "every seed (seed-major), evaluate the references, and write the report (tables, "
+        "figures, claims) to --out after every run. Resumable: rerun the same command to "
+        "continue; finished runs are skipped (docs/reproduction.md).",
+    )
+    p.add_argument("--preset", required=True, choices=PRESETS, help="plan: quick, cpu or gpu")
+    p.add_argument("--out", required=True, help="report directory (small files, committable)")
+    p.add_argument(
+        "--work", default=None, help="data, runs and weights (default runs/reproduce-PRESET)"
+    )
+    p.add_argument("--data", default=None, help="reuse this dataset instead of generating one")
+    p.add_argument("--seeds", type=_int_list, default=None, help="e.g. 0,1,2 (plan's default)")
+    p.add_argument("--variants", default=None, help="comma-separated subset (default all four)")
+    p.add_argument("--workers", type=int, default=2, help="data generation processes (2)")
+    p.add_argument(
+        "--export-weights",
+        default=None,
+        metavar="DIR",
+        help="copy the best ade_multibatch run (by val invisible RMSE) there as fp16",
+    )
+    p.set_defaults(func=_reproduce)
+
+
 # ---------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -195,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_evaluate(sub)
     _add_train(sub)
+    _add_reproduce(sub)
     return p
 
 

@@ -1,0 +1,410 @@
+"""`amodal-depth reproduce`: the paper's two tables on our data, by one resumable command.
+
+Steps (docs/reproduction.md): generate (or reuse) the dataset of the preset's plan
+(`config.reproduce_plan`), evaluate the non-learned references once, then train and evaluate
+every variant for every seed — seed-major (all four variants of seed 0, then seed 1, …) so a
+partial reproduction stays balanced — and rebuild the report after each run.
+
+Two directories:
+- the work directory (`--work`, default `runs/reproduce-<preset>`, git-ignored): the dataset,
+  the training runs (weights, optimiser state, TensorBoard logs) and per-image CSVs;
+- the report directory (`--out`, committable, small files only): `runs/<variant>-seed<S>.json`
+  per finished run, `references/<name>.json`, `reproduction.json` (command, commit, wall
+  times of every session) and the tables, figures and claims of `report.py`.
+
+Resume: a run whose JSON is in the report directory is skipped; a run directory without
+`done.json` is resumed (`train(..., resume=True)`); a trained run whose JSON is missing is
+only re-evaluated. So an interrupted reproduction, rerun with the same command, picks up where
+it stopped, and the report directory can be committed between sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from amodal_depth import report
+from amodal_depth.config import (
+    PRESETS,
+    VARIANTS,
+    ReproducePlan,
+    preset,
+    reproduce_plan,
+)
+from amodal_depth.data.format import atomic_write_json, read_manifest
+from amodal_depth.errors import UserError
+
+REFERENCES = ("mean_depth", "visible_only", "object_fill")
+LOSS_CURVE_POINTS = 100
+WEIGHTS_LIMIT_MB = 15.0
+SELECTION = "lowest mean invisible-region RMSE on the val split (test is never used to choose)"
+
+
+# ------------------------------------------------------------------------------ helpers
+def git_commit() -> str | None:
+    """HEAD of the repository holding this file, '+dirty' when tracked files differ."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_name(variant: str, seed: int) -> str:
+    return f"{variant}-seed{seed}"
+
+
+def loss_curve(log_path: Path, points: int = LOSS_CURVE_POINTS) -> list[list[float]]:
+    """[[step, total loss], ...] from a run's log.jsonl, subsampled to <= `points` (the last
+    record always kept) so the run JSON stays small."""
+    if not log_path.is_file():
+        return []
+    recs = []
+    for line in log_path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a kill
+            continue
+        if "total" in r and "step" in r and r["total"] is not None:
+            recs.append([int(r["step"]), float(r["total"])])
+    if len(recs) <= points:
+        return recs
+    stride = math.ceil(len(recs) / points)
+    keep = recs[::stride]
+    if keep[-1] != recs[-1]:
+        keep[-1] = recs[-1]
+    return keep
+
+
+def _strip(result: dict[str, Any]) -> dict[str, Any]:
+    """An evaluate summary without machine-specific paths (the report is committed)."""
+    r = dict(result)
+    if "data" in r:
+        r["data"] = Path(r["data"]).name
+    return r
+
+
+def plan_for(
+    preset_name: str, seeds: Sequence[int] | None, variants: Sequence[str] | None
+) -> tuple[ReproducePlan, list[int], list[str]]:
+    if preset_name not in PRESETS:
+        raise UserError(f"unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}")
+    plan = reproduce_plan(preset_name)
+    seed_list = list(plan.seeds if seeds is None else seeds)
+    variant_list = list(VARIANTS if variants is None else variants)
+    bad = [v for v in variant_list if v not in VARIANTS]
+    if bad:
+        raise UserError(f"unknown variant {bad[0]!r}; choose from {', '.join(VARIANTS)}")
+    if not seed_list or not variant_list:
+        raise UserError("give at least one seed and one variant")
+    if len(set(seed_list)) != len(seed_list) or any(s < 0 for s in seed_list):
+        raise UserError(f"seeds must be distinct non-negative integers, got {seed_list}")
+    return plan, seed_list, variant_list
+
+
+# ------------------------------------------------------------------------------ stages
+def ensure_data(plan: ReproducePlan, work: Path, data: Path | None, workers: int) -> Path:
+    """The dataset: `data` when given (reused as is), else generated into WORK/data (the
+    generator is resumable, so an interrupted generation completes)."""
+    if data is not None:
+        read_manifest(data)  # a clear one-line error when it is not a dataset
+        return data
+    root = work / "data"
+    if _complete(root, plan.num_samples):
+        return root
+    from amodal_depth.data.generate import GeneratorConfig, generate_dataset
+
+    print(
+        f"reproduce: generating {plan.num_samples} samples at {plan.width}x{plan.height} in {root}"
+    )
+    cfg = GeneratorConfig(width=plan.width, height=plan.height)
+    generate_dataset(root, plan.num_samples, seed=plan.data_seed, config=cfg, workers=workers)
+    return root
+
+
+def _complete(root: Path, num: int) -> bool:
+    try:
+        m = read_manifest(root)
+    except UserError:
+        return False
+    ids = [i for ids in m["splits"].values() for i in ids]
+    return len(ids) >= num and all((root / "samples" / str(i)).is_dir() for i in ids)
+
+
+def ensure_references(plan: ReproducePlan, data: Path, out: Path, work: Path) -> None:
+    """Evaluate each non-learned reference once into OUT/references/<name>.json."""
+    from amodal_depth.evaluate import evaluate
+
+    for name in REFERENCES:
+        path = out / "references" / f"{name}.json"
+        if path.is_file():
+            continue
+        t0 = time.perf_counter()
+        r = evaluate(
+            name,
+            data,
+            "test",
+            out_csv=work / "eval" / f"ref-{name}-test.csv",
+            max_images=plan.eval_images,
+        )
+        r = _strip(r)
+        r["eval_wall_time_s"] = time.perf_counter() - t0
+        atomic_write_json(path, r)
+
+
+def train_and_evaluate(
+    plan: ReproducePlan, variant: str, seed: int, data: Path, work: Path, out: Path
+) -> dict[str, Any]:
+    """One run: train (or resume, or reuse when done.json exists), evaluate on test and val,
+    write OUT/runs/<variant>-seed<S>.json and return it."""
+    from amodal_depth.evaluate import evaluate
+    from amodal_depth.train import DONE_NAME, LOG_NAME, load_run, train
+
+    name = run_name(variant, seed)
+    run_dir = work / "runs" / name
+    cfg = dataclasses.replace(preset(plan.preset, variant), seed=seed, **plan.train_overrides)
+    t0 = time.perf_counter()
+    if not (run_dir / DONE_NAME).is_file():
+        train(cfg, data, run_dir, resume=True)
+    t_train = time.perf_counter() - t0
+    done = json.loads((run_dir / DONE_NAME).read_text())
+
+    model = load_run(run_dir)
+    t1 = time.perf_counter()
+    test = evaluate(
+        model,
+        data,
+        "test",
+        out_csv=work / "eval" / f"{name}-test.csv",
+        max_images=plan.eval_images,
+        name=name,
+    )
+    try:
+        val: dict[str, Any] | None = evaluate(
+            model, data, "val", max_images=plan.val_images, name=name, progress=False
+        )
+    except UserError:  # a dataset without a val split: weights are then picked on test
+        val = None
+    t_eval = time.perf_counter() - t1
+    result = {
+        "variant": variant,
+        "seed": seed,
+        "preset": plan.preset,
+        "test": _strip(test),
+        "val": None if val is None else {"num_images": val["num_images"], "depth": val["depth"]},
+        "train": {
+            "steps": done.get("steps"),
+            "wall_time_s": done.get("wall_time_s"),
+            "final_loss": done.get("final_loss"),
+            "images_per_s": done.get("images_per_s"),
+            "loss_curve": loss_curve(run_dir / LOG_NAME),
+            "this_session_s": t_train,
+        },
+        "eval_wall_time_s": t_eval,
+        "config": dataclasses.asdict(cfg),
+        "commit": git_commit(),
+        "finished": _now(),
+    }
+    atomic_write_json(out / "runs" / f"{name}.json", result)
+    return result
+
+
+def export_best_weights(out: Path, work: Path, dest: Path, variant: str = "ade_multibatch") -> Path:
+    """Copy the best finished `variant` run (SELECTION) to `dest` as fp16 safetensors with its
+    config.json and metrics.json. Returns the weights path."""
+    import torch
+
+    from amodal_depth.models.checkpoints import save_model
+    from amodal_depth.train import CONFIG_NAME, load_run
+
+    runs = report.load_runs(out).get(variant, [])
+    cands = []
+    for r in runs:
+        split = "val" if r.get("val") else "test"
+        rmse = (r[split] or {}).get("depth", {}).get("invisible", {}).get("rmse")
+        run_dir = work / "runs" / run_name(variant, r["seed"])
+        if rmse is not None and (run_dir / "model.safetensors").is_file():
+            cands.append((float(rmse), r["seed"], split, r, run_dir))
+    if not cands:
+        raise UserError(
+            f"no finished {variant} run with weights in {work / 'runs'}; run the reproduction first"
+        )
+    cands.sort(key=lambda c: (c[0], c[1]))
+    rmse, seed, split, best, run_dir = cands[0]
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / "model.safetensors"
+    meta = {"run": run_name(variant, seed), "selected_by": SELECTION}
+    save_model(load_run(run_dir), weights, dtype=torch.float16, extra_metadata=meta)
+    shutil.copyfile(run_dir / CONFIG_NAME, dest / ".config.json.tmp")
+    (dest / ".config.json.tmp").replace(dest / "config.json")
+    size_mb = weights.stat().st_size / 1e6
+    atomic_write_json(
+        dest / "metrics.json",
+        {
+            "run": run_name(variant, seed),
+            "selected_by": SELECTION
+            if split == "val"
+            else "lowest invisible RMSE on test (the dataset has no val split)",
+            "candidates": {run_name(variant, c[1]): c[0] for c in cands},
+            "val_depth": (best.get("val") or {}).get("depth"),
+            "test_depth": best["test"]["depth"],
+            "test_consistency": best["test"]["consistency"],
+            "dtype": "float16",
+            "size_mb": round(size_mb, 2),
+            "commit": best.get("commit"),
+        },
+    )
+    if size_mb > WEIGHTS_LIMIT_MB:
+        print(f"reproduce: warning: {weights} is {size_mb:.1f} MB (> {WEIGHTS_LIMIT_MB} MB)")
+    return weights
+
+
+# ------------------------------------------------------------------------------ record
+class _Record:
+    """OUT/reproduction.json: the plan, and one entry per session (command, commit, wall
+    time, runs done), rewritten after every step so a kill loses nothing."""
+
+    def __init__(self, out: Path, info: dict[str, Any]) -> None:
+        self.path = out / "reproduction.json"
+        old = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.data: dict[str, Any] = {**old, **info}
+        self.data.setdefault("sessions", [])
+        self.session = {"started": _now(), "ended": None, "wall_time_s": 0.0, **info["last"]}
+        self.data["sessions"].append(self.session)
+        self.t0 = time.perf_counter()
+        self.save()
+
+    def save(self, ended: bool = False) -> None:
+        self.session["wall_time_s"] = time.perf_counter() - self.t0
+        if ended:
+            self.session["ended"] = _now()
+        total = sum(s.get("wall_time_s") or 0.0 for s in self.data["sessions"])
+        self.data["total_wall_time_s"] = total
+        atomic_write_json(self.path, self.data)
+
+    def report_info(self) -> dict[str, Any]:
+        d = self.data
+        return {
+            "command": d["last"]["command"],
+            "commit": d["last"]["commit"],
+            "seeds": d["seeds"],
+            "variants": d["variants"],
+            "data": d.get("data_description", ""),
+            "wall_time_h": f"{d.get('total_wall_time_s', 0.0) / 3600:.2f} over "
+            f"{len(d['sessions'])} session(s)",
+            "machine": d["last"].get("machine", ""),
+        }
+
+
+# ------------------------------------------------------------------------------ main
+def reproduce(
+    preset_name: str,
+    out: str | Path,
+    *,
+    work: str | Path | None = None,
+    data: str | Path | None = None,
+    seeds: Sequence[int] | None = None,
+    variants: Sequence[str] | None = None,
+    workers: int = 2,
+    export_weights: str | Path | None = None,
+    command: str | None = None,
+) -> Path:
+    """Run (or resume) the reproduction of `preset_name`; returns OUT/README.md."""
+    plan, seed_list, variant_list = plan_for(preset_name, seeds, variants)
+    out = Path(out)
+    work = Path(work) if work is not None else Path("runs") / f"reproduce-{preset_name}"
+    if out.resolve() == work.resolve():
+        raise UserError("--out and --work must differ: the report is committed, the work dir not")
+    out.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    commit = git_commit()
+    cmd = command or " ".join(shlex.quote(a) for a in ["amodal-depth", *sys.argv[1:]])
+    rec = _Record(
+        out,
+        {
+            "preset": preset_name,
+            "plan": dataclasses.asdict(plan),
+            "seeds": seed_list,
+            "variants": variant_list,
+            "last": {
+                "command": cmd,
+                "commit": commit,
+                "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, "
+                f"python {platform.python_version()}",
+            },
+        },
+    )
+    try:
+        data_root = ensure_data(plan, work, Path(data) if data else None, workers)
+        m = read_manifest(data_root)
+        rec.data["data_description"] = (
+            f"{data_root.name}: {sum(len(v) for v in m['splits'].values())} samples at "
+            f"{m['width']}x{m['height']}, K = {m['num_layers']}, splits "
+            + ", ".join(f"{k} {len(v)}" for k, v in m["splits"].items())
+        )
+        rec.save()
+        ensure_references(plan, data_root, out, work)
+        run_dirs = {v: work / "runs" / run_name(v, seed_list[0]) for v in variant_list}
+        rebuild = lambda: report.build_report(  # noqa: E731
+            out, run_dirs=run_dirs, data_root=data_root, info=rec.report_info()
+        )
+        todo = [(s, v) for s in seed_list for v in variant_list]  # seed-major
+        total = len(todo)
+        for i, (seed, variant) in enumerate(todo, 1):
+            name = run_name(variant, seed)
+            if (out / "runs" / f"{name}.json").is_file():
+                continue
+            print(f"reproduce: [{i}/{total}] {name}")
+            r = train_and_evaluate(plan, variant, seed, data_root, work, out)
+            rec.data.setdefault("runs", {})[name] = {
+                "train_wall_time_s": r["train"]["wall_time_s"],
+                "eval_wall_time_s": r["eval_wall_time_s"],
+            }
+            rec.save()
+            readme = rebuild()
+            inv = r["test"]["depth"]["invisible"]
+            done = len(list((out / "runs").glob("*.json")))
+            print(
+                f"reproduce: [{i}/{total}] {name} done: invisible RMSE {inv['rmse']:.4f} m, "
+                f"AbsRel {inv['abs_rel']:.4f}; {done} runs in {out}; report {readme}"
+            )
+        if export_weights is not None and "ade_multibatch" in variant_list:
+            w = export_best_weights(out, work, Path(export_weights))
+            print(f"reproduce: best ade_multibatch weights -> {w}")
+    finally:
+        rec.save(ended=True)
+    readme = report.build_report(
+        out, run_dirs=run_dirs, data_root=data_root, info=rec.report_info()
+    )
+    print(f"reproduce: report {readme} (wall time this session {rec.session['wall_time_s']:.0f} s)")
+    return readme
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
