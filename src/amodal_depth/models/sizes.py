@@ -92,7 +92,7 @@ def _check(c: ModelConfig) -> None:
     def bad(msg: str) -> None:
         raise UserError(f"bad model config: {msg}")
 
-    if c.embed_dim <= 0 or c.embed_dim % c.num_heads:
+    if c.num_heads < 1 or c.embed_dim <= 0 or c.embed_dim % c.num_heads:
         bad(f"embed_dim {c.embed_dim} must be a positive multiple of num_heads {c.num_heads}")
     if c.depth < 1:
         bad(f"depth must be >= 1, got {c.depth}")
