@@ -505,6 +505,14 @@ def judge_all(runs: dict[str, list[dict]]) -> list[tuple[PaperStatement, str, li
     return out
 
 
+def _direction_note(v: Verdict) -> str:
+    if v.direction_ok is None:
+        return ""
+    if v.a.mean == v.b.mean:
+        return " (tie)"
+    return " (right way)" if v.direction_ok else " (reversed)"
+
+
 def _fmt_p(p: float) -> str:
     if math.isnan(p):
         return "—"
@@ -574,11 +582,7 @@ def claims_markdown(runs: dict[str, list[dict]]) -> str:
             seen.add((v.claim, region))
             c = v.claim
             eff = "—" if math.isnan(v.effect) else f"{v.effect:+.2f}"
-            direction = (
-                ""
-                if v.direction_ok is None
-                else (" (right way)" if v.direction_ok else " (reversed)")
-            )
+            direction = _direction_note(v)
             lines.append(
                 f"| {VARIANT_LABELS[c.better]} > {VARIANT_LABELS[c.worse]} | "
                 f"{METRIC_LABELS[c.metric]} | {region} | {'yes' if _paper_says(c) else 'no'} | "
@@ -771,7 +775,10 @@ def _status_lines(runs: dict[str, list[dict]], info: dict[str, Any]) -> list[str
     lines = []
     plan_seeds = info.get("seeds")
     plan_variants = info.get("variants", list(VARIANTS))
-    done = sum(len(runs.get(v, [])) for v in VARIANTS)
+    if plan_seeds is not None:
+        done = sum(r["seed"] in plan_seeds for v in plan_variants for r in runs.get(v, []))
+    else:
+        done = sum(len(runs.get(v, [])) for v in VARIANTS)
     if plan_seeds is not None:
         total = len(plan_seeds) * len(plan_variants)
         state = "complete" if done >= total else "IN PROGRESS (partial: resume with the command)"
