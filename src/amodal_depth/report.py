@@ -820,7 +820,7 @@ def build_report(
     claims = claims_markdown(runs)
     atomic_write_text(out / "claims.md", claims)
 
-    bar_figure(t1, TABLE1_COLUMNS[:4] + TABLE1_COLUMNS[7:9], out / "fig_table1.png",
+    bar_figure(t1, TABLE1_COLUMNS[:5] + TABLE1_COLUMNS[7:], out / "fig_table1.png",
                "Table 1: depth accuracy")  # fmt: skip
     bar_figure(t2, TABLE2_COLUMNS, out / "fig_table2.png", "Table 2: cross-layer consistency")
     has_loss = loss_figure(runs, out / "fig_loss.png")

@@ -1,0 +1,171 @@
+"""`amodal-depth reproduce` end to end on a tiny plan: report, resume, weights export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amodal_depth import reproduce as rp
+from amodal_depth.cli import main
+from amodal_depth.config import ReproducePlan
+from amodal_depth.data.format import (
+    Camera,
+    LayeredSample,
+    make_manifest,
+    write_manifest,
+    write_sample,
+)
+
+W, H, K = 56, 42, 3
+VARIANTS = ["ade", "ade_multibatch"]
+
+
+def _tiny_plan(name: str) -> ReproducePlan:
+    overrides = dict(steps=2, batch_size=2, width=W, height=H, log_every=1, checkpoint_every=2)
+    return ReproducePlan(
+        name, num_samples=12, width=W, height=H, seeds=(0,), val_images=2,
+        train_overrides=overrides,
+    )  # fmt: skip
+
+
+def _scene(rng: np.random.Generator) -> LayeredSample:
+    """A floor-to-wall gradient and K overlapping discs, o_1 in front."""
+    v, u = np.mgrid[0:H, 0:W]
+    background = (5.0 - 0.02 * v + 0.01 * u).astype(np.float32)
+    centres = [(int(rng.integers(14, 22)) + 8 * k, int(rng.integers(16, 24))) for k in range(K)]
+    amodal = np.stack([(u - cx) ** 2 + (v - cy) ** 2 < 100 for cx, cy in centres])
+    obj = np.where(amodal, (1.2 + 0.9 * np.arange(K))[:, None, None], 0).astype(np.float32)
+    depth = np.empty((K, H, W), np.float32)
+    for k in range(K):
+        d = background.copy()
+        for j in range(K - 1, k - 1, -1):  # paint back to front, from o_k on
+            d[amodal[j]] = obj[j][amodal[j]]
+        depth[k] = d
+    visible = amodal & (obj == depth[0][None])
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    layers = np.repeat(rgb[None], K, 0)
+    return LayeredSample(rgb, depth, layers, visible, amodal, obj, Camera.from_fov(W, H, 60.0))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repro-data")
+    rng = np.random.default_rng(1)
+    ids = [f"{i:06d}" for i in range(12)]
+    for sid in ids:
+        write_sample(root, sid, _scene(rng))
+    write_manifest(
+        root, make_manifest(K, W, H, {"train": ids[:8], "val": ids[8:10], "test": ids[10:]}, {})
+    )
+    return root
+
+
+class _Counter:
+    """Wraps a function and records what it was called for (key(args, kwargs))."""
+
+    def __init__(self, fn, key):
+        self.fn, self.key, self.calls = fn, key, []
+
+    def __call__(self, *args, **kw):
+        self.calls.append(self.key(args, kw))
+        return self.fn(*args, **kw)
+
+
+def test_quick_plan_end_to_end_resume_and_export(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("amodal_depth.data.dataset")  # the training loop's data loader
+    import amodal_depth.evaluate as ev
+    import amodal_depth.train as tr
+
+    monkeypatch.setattr(rp, "reproduce_plan", _tiny_plan)
+    train = _Counter(tr.train, lambda a, kw: str(a[2]))  # the run directory
+    evaluate = _Counter(ev.evaluate, lambda a, kw: kw.get("name") or str(a[0]))
+    monkeypatch.setattr(tr, "train", train)
+    monkeypatch.setattr(ev, "evaluate", evaluate)
+    out, work = tmp_path / "report", tmp_path / "work"
+    args = ["reproduce", "--preset", "quick", "--out", str(out), "--work", str(work),
+            "--data", str(data), "--variants", ",".join(VARIANTS)]  # fmt: skip
+
+    assert main(args) == 0
+    assert sorted(p.name for p in (out / "runs").glob("*.json")) == [
+        "ade-seed0.json",
+        "ade_multibatch-seed0.json",
+    ]
+    assert {p.stem for p in (out / "references").glob("*.json")} == set(rp.REFERENCES)
+    assert len(train.calls) == 2
+    run = json.loads((out / "runs" / "ade-seed0.json").read_text())
+    assert run["train"]["steps"] == 2 and run["train"]["loss_curve"][-1][0] == 2
+    assert run["test"]["num_images"] == 2 and run["val"]["num_images"] == 2
+    assert run["test"]["data"] == data.name  # no machine paths in the committed report
+    readme = (out / "README.md").read_text()
+    assert "Runs finished: 2 of 2 planned — complete" in readme
+    assert "--preset quick" in readme
+    assert (out / "fig_predictions.png").stat().st_size > 0
+    assert "one seed: cannot judge noise" in (out / "claims.md").read_text()
+    record = json.loads((out / "reproduction.json").read_text())
+    assert len(record["sessions"]) == 1 and record["sessions"][0]["ended"]
+    assert set(record["runs"]) == {"ade-seed0", "ade_multibatch-seed0"}
+
+    # Second call: everything is done, nothing is trained or evaluated again.
+    train.calls.clear()
+    evaluate.calls.clear()
+    assert main(args) == 0
+    assert train.calls == [] and evaluate.calls == []
+    assert len(json.loads((out / "reproduction.json").read_text())["sessions"]) == 2
+
+    # A lost run JSON: only that run is evaluated again (its training is finished).
+    (out / "runs" / "ade-seed0.json").unlink()
+    assert main(args) == 0
+    assert train.calls == [] and evaluate.calls == ["ade-seed0", "ade-seed0"]  # test, val
+
+    # A lost run: only that one is trained again.
+    evaluate.calls.clear()
+    (out / "runs" / "ade_multibatch-seed0.json").unlink()
+    shutil.rmtree(work / "runs" / "ade_multibatch-seed0")
+    assert main(args) == 0
+    assert train.calls == [str(work / "runs" / "ade_multibatch-seed0")]
+    assert set(evaluate.calls) == {"ade_multibatch-seed0"}
+
+    # Export: fp16 weights of the best multibatch run, with config and metrics.
+    from amodal_depth.models.checkpoints import load_model
+
+    dest = tmp_path / "weights"
+    rp.export_best_weights(out, work, dest)
+    metrics = json.loads((dest / "metrics.json").read_text())
+    assert metrics["run"] == "ade_multibatch-seed0" and "val" in metrics["selected_by"]
+    assert (dest / "config.json").is_file() and metrics["dtype"] == "float16"
+    model = load_model(dest / "model.safetensors")
+    assert model.config.variant == "ade_multibatch"
+    from safetensors import safe_open
+
+    with safe_open(str(dest / "model.safetensors"), "pt") as f:
+        dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}
+    assert "torch.float16" in dtypes and "torch.float32" not in dtypes
+
+
+def test_bad_options_are_one_line_errors(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["reproduce", "--preset", "quick", "--out", str(tmp_path / "o"),
+            "--work", str(tmp_path / "w"), "--data", str(data)]  # fmt: skip
+    assert main([*base, "--variants", "ade,nope"]) == 2
+    assert "unknown variant 'nope'" in capsys.readouterr().err
+    assert main([*base, "--seeds", "1,1"]) == 2
+    assert main([*base, "--work", str(tmp_path / "o")]) == 2
+    assert main([*base[:-1], str(tmp_path / "missing")]) == 2
+    assert "no such dataset" in capsys.readouterr().err
+
+
+def test_loss_curve_is_subsampled_and_keeps_the_last_point(tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    lines = [json.dumps({"step": s, "total": 1.0 / s}) for s in range(1, 351)]
+    lines.insert(5, json.dumps({"step": 5, "val_total": 0.3}))  # validation lines are skipped
+    log.write_text("\n".join(lines) + "\n{cut")
+    curve = rp.loss_curve(log)
+    assert len(curve) <= rp.LOSS_CURVE_POINTS
+    assert curve[0] == [1, 1.0] and curve[-1] == [350, 1.0 / 350]
