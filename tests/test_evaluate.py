@@ -167,6 +167,7 @@ def test_cli_reference_writes_json_and_csv(data: Path, tmp_path: Path) -> None:
 
 
 def _err(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    capsys.readouterr()  # drop earlier output (progress bars)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("amodal-depth: error:")
@@ -240,3 +241,29 @@ def test_model_with_another_k_is_refused(data: Path) -> None:
 
     with pytest.raises(UserError, match="K = 3"):
         evaluate(_tiny_model(num_layers=2), data, progress=False)
+
+
+def test_cli_weights_and_run(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amodal_depth.models.checkpoints import save_model
+
+    run = tmp_path / "run"
+    save_model(_tiny_model(), run / "model.safetensors")
+    out = tmp_path / "run_eval.json"
+    assert main(["evaluate", "--run", str(run), "--data", str(data), "--out", str(out)]) == 0
+    by_run = json.loads(out.read_text())
+    assert by_run["num_images"] == 3
+    out2 = tmp_path / "w_eval.json"
+    argv = ["evaluate", "--weights", str(run / "model.safetensors"), "--data", str(data)]
+    assert main([*argv, "--out", str(out2), "--max-images", "1"]) == 0
+    assert json.loads(out2.read_text())["num_images"] == 1
+    # weights of a different K
+    save_model(_tiny_model(num_layers=2), tmp_path / "k2.safetensors")
+    err = _err(capsys, ["evaluate", "--weights", str(tmp_path / "k2.safetensors"),
+                        "--data", str(data), "--out", str(tmp_path / "x.json")])  # fmt: skip
+    assert "K = 2" in err and "K = 3" in err
+    # a file that is not weights at all
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    _err(capsys, ["evaluate", "--weights", str(bad), "--data", str(data), "--out", str(out2)])
