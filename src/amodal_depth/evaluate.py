@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from amodal_depth.data.format import (
+    SAMPLES_DIR,
     LayeredSample,
     atomic_write_json,
     read_manifest,
@@ -120,12 +121,43 @@ def _batches(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 # ------------------------------------------------------------------------------ scoring
+Pairs = list[dict[str, dict[str, float]]]
+
+# The GT consistency of a sample does not depend on the predictor, and it is half the cost of
+# scoring an image; `reproduce` evaluates many predictors on one split in one process. Keyed
+# by the sample directory and its mtime (samples are replaced by a rename, which changes it).
+_GT_PAIRS: dict[tuple[str, str, int], Pairs] = {}
+_GT_CACHE_MAX = 20000
+
+
+def gt_pairs(sample: LayeredSample) -> Pairs:
+    """pair_consistency of the true layer depths for (1,2), (2,3), ..."""
+    gt = sample.depth.astype(np.float64)
+    valid = valid_depth(gt)
+    return [pair_consistency(gt, sample.camera, sample.amodal, k, valid) for k in range(1, len(gt))]
+
+
+def _cached_gt_pairs(root: Path, sid: str, sample: LayeredSample) -> Pairs:
+    d = root / SAMPLES_DIR / sid
+    key = (str(d.resolve()), sid, d.stat().st_mtime_ns)
+    if key not in _GT_PAIRS:
+        if len(_GT_PAIRS) >= _GT_CACHE_MAX:
+            _GT_PAIRS.clear()
+        _GT_PAIRS[key] = gt_pairs(sample)
+    return _GT_PAIRS[key]
+
+
 def score_sample(
-    sample: LayeredSample, pred: np.ndarray, *, is_disparity: bool
+    sample: LayeredSample,
+    pred: np.ndarray,
+    *,
+    is_disparity: bool,
+    gt_pair_metrics: Pairs | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """Per-layer rows, and the image's consistency of the prediction and of the ground truth.
 
     `pred` is [K,H,W]: relative inverse depth (is_disparity) or depth in metres.
+    `gt_pair_metrics`: `gt_pairs(sample)` when already known.
     """
     gt = sample.depth.astype(np.float64)
     k_layers = gt.shape[0]
@@ -136,6 +168,8 @@ def score_sample(
     else:
         depth = np.asarray(pred, np.float64)
 
+    if gt_pair_metrics is None:
+        gt_pair_metrics = gt_pairs(sample)
     rows: list[dict[str, Any]] = []
     pairs_pred, pairs_gt = [], []
     for k in range(k_layers):
@@ -147,7 +181,7 @@ def score_sample(
             row[f"{region}_pixels"] = int(regions[region].sum())
         if k + 1 < k_layers:
             cp = pair_consistency(depth, sample.camera, sample.amodal, k + 1, gt_valid)
-            cg = pair_consistency(gt, sample.camera, sample.amodal, k + 1, gt_valid)
+            cg = gt_pair_metrics[k]
             pairs_pred.append(cp)
             pairs_gt.append(cg)
         else:
@@ -247,7 +281,12 @@ def evaluate(
                 raise ValueError(
                     f"prediction {pred.shape} for {sid}, expected {sample.depth.shape}"
                 )
-            layer_rows, cons, gt_cons = score_sample(sample, pred, is_disparity=is_model)
+            layer_rows, cons, gt_cons = score_sample(
+                sample,
+                pred,
+                is_disparity=is_model,
+                gt_pair_metrics=_cached_gt_pairs(data_root, sid, sample),
+            )
             for r in layer_rows:
                 rows.append({"id": sid, **r})
                 per_region = {
