@@ -239,9 +239,7 @@ def _save_checkpoint(
     tmp = run / (STATE_NAME + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, run / STATE_NAME)
-    tmp_w = run / ("tmp-" + WEIGHTS_NAME)
-    save_model(model, tmp_w, extra_metadata={"step": str(step)})
-    os.replace(tmp_w, run / WEIGHTS_NAME)
+    save_model(model, run / WEIGHTS_NAME, extra_metadata={"step": str(step)})  # atomic
 
 
 def _load_state(run: Path, device: torch.device) -> dict[str, Any]:
@@ -272,29 +270,23 @@ def _truncate_log(path: Path, step: int) -> None:
 
 # ------------------------------------------------------------------------------ model
 def _model_config_for_init(cfg: TrainConfig) -> ModelConfig:
-    """The model config that holds the official checkpoint at `cfg.init`: the dims come from
-    its tensors; the variant, K and guidance from `cfg.model`; no conv stem (official)."""
-    from amodal_depth.models.checkpoints import load_depth_anything_v2
+    """The model config that holds the official checkpoint at `cfg.init`: the architecture is
+    read from its tensors; the variant, K, guidance and inference size come from cfg.model."""
+    from amodal_depth.models.dav2 import config_from_official, read_official_state_dict
 
     path = Path(cfg.init)  # type: ignore[arg-type]
     if not path.is_file():
         raise UserError(f"--init {path}: no such file; give an official Depth Anything V2 .pth")
-    ref = load_depth_anything_v2(str(path))
-    c = ref.config
+    found = config_from_official(read_official_state_dict(path))
+    m = cfg.model
     return dataclasses.replace(
-        cfg.model,
-        encoder=c.encoder,
-        embed_dim=c.embed_dim,
-        depth=c.depth,
-        num_heads=c.num_heads,
-        mlp_ratio=c.mlp_ratio,
-        patch_size=c.patch_size,
-        pos_grid=c.pos_grid,
-        ffn=c.ffn,
+        found,
+        variant=m.variant,
+        num_layers=m.num_layers,
+        guidance_channels=m.guidance_channels,
+        mha_heads=m.mha_heads,
+        infer_size=m.infer_size,
         conv_stem=False,
-        intermediate_layers=list(c.intermediate_layers),
-        features=c.features,
-        out_channels=list(c.out_channels),
     )
 
 
@@ -428,7 +420,7 @@ def train(
     np.random.seed(cfg.seed)
     model = build_model(cfg.model)
     if cfg.init and not has_ckpt:
-        from amodal_depth.models.checkpoints import init_from_depth_anything_v2
+        from amodal_depth.models import init_from_depth_anything_v2
 
         init_from_depth_anything_v2(model, cfg.init)
     model.to(dev)
@@ -525,7 +517,7 @@ def train(
                 if d.main:
                     _save_checkpoint(run, model, opt, sched, done, elapsed, seen)
                     last_ckpt = run / WEIGHTS_NAME
-                    if val_set is not None and len(val_set):
+                    if val_set is not None and min(VAL_IMAGES, len(val_set)) > 0:
                         _append_log(run, {"step": done, **_val_loss(model, val_set, cfg, dev)},
                                     writer)  # fmt: skip
                 if d.world > 1:
