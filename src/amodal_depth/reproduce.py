@@ -28,7 +28,6 @@ import platform
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -108,6 +107,33 @@ def _strip(result: dict[str, Any]) -> dict[str, Any]:
     if "data" in r:
         r["data"] = Path(r["data"]).name
     return r
+
+
+def canonical_command(
+    preset_name: str,
+    out: Path,
+    work: Path,
+    data: str | Path | None,
+    seeds: Sequence[int] | None,
+    variants: Sequence[str] | None,
+    workers: int,
+    export_weights: str | Path | None,
+) -> str:
+    """The command line that repeats this call (options at their defaults left out)."""
+    args = ["amodal-depth", "reproduce", "--preset", preset_name, "--out", str(out)]
+    if work != Path("runs") / f"reproduce-{preset_name}":
+        args += ["--work", str(work)]
+    if data is not None:
+        args += ["--data", str(data)]
+    if seeds is not None:
+        args += ["--seeds", ",".join(str(s) for s in seeds)]
+    if variants is not None:
+        args += ["--variants", ",".join(variants)]
+    if workers != 2:
+        args += ["--workers", str(workers)]
+    if export_weights is not None:
+        args += ["--export-weights", str(export_weights)]
+    return shlex.join(args)
 
 
 def plan_for(
@@ -341,10 +367,14 @@ def reproduce(
     work = Path(work) if work is not None else Path("runs") / f"reproduce-{preset_name}"
     if out.resolve() == work.resolve():
         raise UserError("--out and --work must differ: the report is committed, the work dir not")
+    if data is not None:
+        read_manifest(data)  # fail on a wrong --data before anything is written
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     commit = git_commit()
-    cmd = command or " ".join(shlex.quote(a) for a in ["amodal-depth", *sys.argv[1:]])
+    cmd = command or canonical_command(
+        preset_name, out, work, data, seeds, variants, workers, export_weights
+    )
     rec = _Record(
         out,
         {
@@ -389,10 +419,10 @@ def reproduce(
             rec.save()
             readme = rebuild()
             inv = r["test"]["depth"]["invisible"]
-            done = len(list((out / "runs").glob("*.json")))
+            done = sum((out / "runs" / f"{run_name(v, s)}.json").is_file() for s, v in todo)
             print(
-                f"reproduce: [{i}/{total}] {name} done: invisible RMSE {inv['rmse']:.4f} m, "
-                f"AbsRel {inv['abs_rel']:.4f}; {done} runs in {out}; report {readme}"
+                f"reproduce: [{i}/{total}] {name} done: invisible RMSE {_f(inv['rmse'])} m, "
+                f"AbsRel {_f(inv['abs_rel'])}; {done} of {total} runs finished; report {readme}"
             )
         if export_weights is not None and "ade_multibatch" in variant_list:
             w = export_best_weights(out, work, Path(export_weights))
@@ -404,6 +434,10 @@ def reproduce(
     )
     print(f"reproduce: report {readme} (wall time this session {rec.session['wall_time_s']:.0f} s)")
     return readme
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
 
 
 def _cpu_count() -> int:
