@@ -456,7 +456,8 @@ def train(
             },
         )
         _truncate_log(run / LOG_NAME, start)
-        (run / DONE_NAME).unlink(missing_ok=True)
+        if start < cfg.steps:
+            (run / DONE_NAME).unlink(missing_ok=True)
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(run / TB_DIR), purge_step=start + 1)
@@ -528,7 +529,9 @@ def train(
         bar.close()
         if writer is not None:
             writer.close()
-    if d.main and end == cfg.steps:
+    if d.main and end == cfg.steps and not (run / DONE_NAME).exists():
+        if not math.isfinite(last_loss):  # killed between the last checkpoint and here
+            last_loss = _last_logged_loss(run / LOG_NAME)
         _atomic_json(
             run / DONE_NAME,
             {
@@ -545,6 +548,12 @@ def train(
         if d.owns_group:
             dist.destroy_process_group()
     return run
+
+
+def _last_logged_loss(path: Path) -> float:
+    text = path.read_text() if path.exists() else ""
+    losses = [r["total"] for r in map(json.loads, text.splitlines()) if "total" in r]
+    return float(losses[-1]) if losses else float("nan")
 
 
 def _append_log(run: Path, rec: dict[str, Any], writer) -> None:

@@ -1,0 +1,205 @@
+"""Speed of every variant at the `cpu` preset size, against this machine's matmul speed.
+
+Writes benchmarks/results/models.json and the table between the `models` markers of
+docs/benchmarks.md. Per variant:
+  * train_images_per_s: optimiser steps (forward, loss, backward, clip, AdamW) on random
+    tensors of the preset's batch and size, after warm-up steps (data loading excluded);
+  * predict_latency_s: median wall time of one `predict_layers` call, one image, K layers;
+  * forward_gflop_per_image: torch.utils.flop_counter.FlopCounterMode over one forward of
+    one image with its K layers (counts matmuls/convs, not elementwise ops);
+  * utilisation = achieved FLOP/s / matmul FLOP/s measured in the same run (2048^2 fp32),
+    with training FLOPs taken as 3x forward (forward + backward).
+
+    .venv/bin/python benchmarks/bench_models.py [--variants ade ...] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from amodal_depth.config import VARIANTS, preset
+from amodal_depth.data.format import atomic_write_json
+from amodal_depth.losses import LossWeights, layered_depth_loss
+from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
+from amodal_depth.train import _param_groups
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- models:begin -->", "<!-- models:end -->"
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def _batch(b: int, k: int, h: int, w: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    amodal = torch.zeros(b, k, h, w, dtype=torch.bool)
+    for i in range(k):  # overlapping boxes, front to back
+        amodal[:, i, h // 6 + 8 * i : h // 2 + 8 * i, w // 6 + 16 * i : w // 2 + 16 * i] = True
+    visible = amodal & ~torch.cumsum(amodal.int(), 1).gt(1)
+    return {
+        "rgb": torch.rand(b, 3, h, w, generator=g),
+        "depth": 1.0 + 4.0 * torch.rand(b, k, h, w, generator=g),
+        "amodal": amodal,
+        "visible": visible,
+    }
+
+
+def bench_variant(variant: str, steps: int, warmup: int, repeats: int) -> dict:
+    cfg = preset("cpu", variant)
+    spec = get_variant(variant)
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    k, h, w, bsz = model.config.num_layers, cfg.height, cfg.width, cfg.batch_size
+    params = sum(p.numel() for p in model.parameters())
+
+    # Forward FLOPs of one image with its K layers (the training forward).
+    one = _batch(1, k, h, w)
+    x, guidance = normalize_image(one["rgb"]), build_guidance(one["amodal"])
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x, guidance)
+    flops = fc.get_total_flops()
+
+    # Training throughput.
+    model.train()
+    opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr)
+    batch = _batch(bsz, k, h, w)
+    weights = LossWeights(cfg.invisible_weight, cfg.grad_weight, cfg.consistency_weight)
+
+    def step() -> None:
+        pred = model(normalize_image(batch["rgb"]), build_guidance(batch["amodal"]))
+        loss = layered_depth_loss(
+            pred, batch["depth"], batch["visible"], batch["amodal"],
+            group_alignment=spec.group_alignment, consistency=spec.consistency_loss,
+            weights=weights,
+        )["total"]  # fmt: skip
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    train_ips = steps * bsz / (time.perf_counter() - t)
+
+    # Latency of one layered prediction (K = 3 for the presets), the public inference call.
+    model.eval()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    masks = one["amodal"][0].numpy()
+    model.predict_layers(image, masks)  # warm-up
+    lat = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict_layers(image, masks)
+        lat.append(time.perf_counter() - t)
+    latency = statistics.median(lat)
+    return {
+        "variant": variant,
+        "params_m": params / 1e6,
+        "batch_size": bsz,
+        "size_wh": [w, h],
+        "num_layers": k,
+        "forward_gflop_per_image": flops / 1e9,
+        "train_images_per_s": train_ips,
+        "predict_latency_s": latency,
+        "train_gflop_per_s": 3 * flops * train_ips / 1e9,
+        "predict_gflop_per_s": flops / latency / 1e9,
+    }
+
+
+def write_table(res: dict, path: Path) -> None:
+    mm = res["matmul_gflop_per_s"]
+    rows = [
+        f"Measured {res['date']} on {res['machine']} ({res['threads']} threads), `cpu` preset "
+        f"(`{res['model']}`, {res['size']}, batch {res['batch_size']}, K = {res['num_layers']}); "
+        f"fp32 matmul 2048²: **{mm:.1f} GFLOP/s** in the same run. Command: "
+        f"`{res['command']}`.",
+        "",
+        "| variant | params (M) | fwd GFLOP / image (K layers) | train img/s | train util. "
+        "| predict K=3 latency (s) | predict util. |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in res["variants"]:
+        rows.append(
+            f"| {r['variant']} | {r['params_m']:.2f} | {r['forward_gflop_per_image']:.2f} "
+            f"| {r['train_images_per_s']:.2f} | {r['train_gflop_per_s'] / mm:.0%} "
+            f"| {r['predict_latency_s']:.3f} | {r['predict_gflop_per_s'] / mm:.0%} |"
+        )
+    rows += [
+        "",
+        "Utilisation = achieved FLOP/s ÷ matmul FLOP/s; training FLOPs = 3 × forward. "
+        "FlopCounterMode counts matmuls and convolutions only, so elementwise work (GELU, "
+        "norms, the loss's sort-based median) is time without counted FLOPs.",
+    ]
+    block = "\n".join([BEGIN, "## Models (`benchmarks/bench_models.py`)", "", *rows, END])
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--steps", type=int, default=5, help="timed training steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
+    ap.add_argument("--repeats", type=int, default=5, help="timed predict_layers calls")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "models.json")
+    ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    a = ap.parse_args()
+    mm_before = matmul_gflops()
+    variants = [bench_variant(v, a.steps, a.warmup, a.repeats) for v in a.variants]
+    mm_after = matmul_gflops()
+    cfg = preset("cpu")
+    m = dataclasses.replace(cfg.model)
+    res = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "command": "python benchmarks/bench_models.py"
+        + (f" --variants {' '.join(a.variants)}" if a.variants != list(VARIANTS) else ""),
+        "model": f"{m.encoder}, conv_stem={m.conv_stem}",
+        "size": f"{cfg.width}x{cfg.height}",
+        "batch_size": cfg.batch_size,
+        "num_layers": m.num_layers,
+        # The max of two measurements bracketing the variants: the machine is shared.
+        "matmul_gflop_per_s": max(mm_before, mm_after),
+        "matmul_gflop_per_s_before_after": [mm_before, mm_after],
+        "variants": variants,
+    }
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(a.out, res)
+    write_table(res, a.doc)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
