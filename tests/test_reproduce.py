@@ -169,3 +169,18 @@ def test_loss_curve_is_subsampled_and_keeps_the_last_point(tmp_path: Path) -> No
     curve = rp.loss_curve(log)
     assert len(curve) <= rp.LOSS_CURVE_POINTS
     assert curve[0] == [1, 1.0] and curve[-1] == [350, 1.0 / 350]
+
+
+def test_plan_data_is_generated_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = pytest.importorskip("amodal_depth.data.generate")
+    plan = _tiny_plan("quick")
+    root = rp.ensure_data(plan, tmp_path, None, workers=1)
+    m = json.loads((root / "manifest.json").read_text())
+    assert (m["width"], m["height"]) == (W, H)
+    assert sum(len(v) for v in m["splits"].values()) == plan.num_samples
+
+    def fail(*a, **kw):
+        raise AssertionError("complete data must not be generated again")
+
+    monkeypatch.setattr(gen, "generate_dataset", fail)
+    assert rp.ensure_data(plan, tmp_path, None, workers=1) == root

@@ -764,7 +764,7 @@ def predictions_figure(
                 ax.set_xticks([])
                 ax.set_yticks([])
     fig.suptitle("Per-layer depth: truth and each variant (seed 0 run), contour = amodal mask",
-                 fontsize=9)  # fmt: skip
+                 fontsize=9, y=1.01)  # fmt: skip
     fig.tight_layout()
     _save_figure(fig, path)
     return None
