@@ -788,7 +788,7 @@ def _status_lines(runs: dict[str, list[dict]], info: dict[str, Any]) -> list[str
     for key, label in (
         ("command", "Command"),
         ("commit", "Code commit"),
-        ("data", "Data"),
+        ("data", "Dataset"),
         ("wall_time_h", "Total wall time (hours, all sessions)"),
         ("machine", "Machine"),
     ):
@@ -796,6 +796,25 @@ def _status_lines(runs: dict[str, list[dict]], info: dict[str, Any]) -> list[str
             val = info[key]
             lines.append(f"- {label}: `{val}`" if key == "command" else f"- {label}: {val}")
     return lines
+
+
+def info_from_record(out: str | Path) -> dict[str, Any]:
+    """The report header from OUT/reproduction.json (written by `reproduce`), if any."""
+    path = Path(out) / "reproduction.json"
+    if not path.is_file():
+        return {}
+    d = json.loads(path.read_text())
+    last = d.get("last", {})
+    total = float(d.get("total_wall_time_s") or 0.0)
+    return {
+        "command": last.get("command", ""),
+        "commit": last.get("commit", ""),
+        "seeds": d.get("seeds"),
+        "variants": d.get("variants", list(VARIANTS)),
+        "data": d.get("data_description", ""),
+        "wall_time_h": f"{total / 3600:.2f} over {len(d.get('sessions', []))} session(s)",
+        "machine": last.get("machine", ""),
+    }
 
 
 def build_report(
@@ -807,9 +826,10 @@ def build_report(
 ) -> Path:
     """Rebuild every table, figure and claims.md of `out` from its JSON files; returns the
     path of OUT/README.md. `run_dirs` (variant -> a run directory with weights) and
-    `data_root` enable the prediction figure; `info` (command, commit, plan) goes on top."""
+    `data_root` enable the prediction figure; `info` (command, commit, plan) goes on top,
+    read from OUT/reproduction.json when not given."""
     out = Path(out)
-    info = dict(info or {})
+    info = dict(info if info is not None else info_from_record(out))
     runs, refs = load_runs(out), load_references(out)
     t1, t2 = table1_rows(runs, refs), table2_rows(runs, refs)
     t1_md, t2_md = markdown_table(t1, TABLE1_COLUMNS), markdown_table(t2, TABLE2_COLUMNS)
@@ -902,3 +922,10 @@ def build_report(
     readme = out / "README.md"
     atomic_write_text(readme, "\n".join(summary))
     return readme
+
+
+if __name__ == "__main__":  # rebuild a committed report: python -m amodal_depth.report OUT
+    import sys
+
+    for arg in sys.argv[1:] or ["."]:
+        print(build_report(arg))

@@ -335,17 +335,7 @@ class _Record:
         atomic_write_json(self.path, self.data)
 
     def report_info(self) -> dict[str, Any]:
-        d = self.data
-        return {
-            "command": d["last"]["command"],
-            "commit": d["last"]["commit"],
-            "seeds": d["seeds"],
-            "variants": d["variants"],
-            "data": d.get("data_description", ""),
-            "wall_time_h": f"{d.get('total_wall_time_s', 0.0) / 3600:.2f} over "
-            f"{len(d['sessions'])} session(s)",
-            "machine": d["last"].get("machine", ""),
-        }
+        return report.info_from_record(self.path.parent)
 
 
 # ------------------------------------------------------------------------------ main
