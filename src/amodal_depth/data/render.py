@@ -1,0 +1,286 @@
+"""Ray-cast rendering of layered scenes with Open3D's `RaycastingScene`.
+
+Every geometry (each object, then the room last) lives in its own ray-casting scene. One cast
+per geometry gives its depth alone (objects only over their projected bounding box), and
+any layer is the per-pixel minimum over the geometries it contains: layer k = room + o_k ..
+o_K + clutter. So K layers and K object-alone depths cost G casts instead of 2K full scenes.
+
+Pixel convention (SPEC §2): pixel (u, v) is the ray through ((u - cx)/fx, (v - cy)/fy, 1) in
+the camera frame (OpenCV axes). The camera-frame direction has z = 1 and rotating it to the
+world keeps the ray parameter, so the hit distance t is the camera z-depth.
+
+Shading: Lambertian albedo (per-triangle colour times a procedural texture evaluated at the
+world hit point), one point light plus an ambient term, hard cast shadows from a second ray
+towards the light. Removed objects neither appear nor cast shadows in a layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import open3d as o3d
+
+from amodal_depth.data.format import Camera
+from amodal_depth.data.objects import TEX_CHECKER, TEX_GRAIN, TEX_STRIPES
+
+_SHADOW_EPS = 2e-3  # m, lifts shadow-ray origins off the surface they start on
+_BACKGROUND = np.array([0.06, 0.06, 0.08], np.float32)  # rays that leave a room without a ceiling
+
+
+@dataclass
+class WorldMesh:
+    """A mesh in world coordinates with per-triangle appearance (see objects.TRI_ATTR)."""
+
+    vertices: np.ndarray  # [N, 3]
+    triangles: np.ndarray  # [M, 3]
+    tri_attr: np.ndarray  # [M, TRI_ATTR]
+
+
+@dataclass
+class Hits:
+    """Per-geometry ray hits over the full image; inf / -1 where a geometry is not hit."""
+
+    depth: np.ndarray  # [G, H, W] float32 camera z-depth
+    prim: np.ndarray  # [G, H, W] int32 triangle index (empty when cast without it)
+
+
+@dataclass
+class Layers:
+    """Rendered layers of one sample; index k-1 = layer k / object o_k."""
+
+    depth: np.ndarray  # [K, H, W] float32 metres, 0 = no surface
+    rgb: np.ndarray  # [K, H, W, 3] uint8
+    visible: np.ndarray  # [K, H, W] bool
+    amodal: np.ndarray  # [K, H, W] bool
+    object_depth: np.ndarray  # [K, H, W] float32, 0 outside the object
+
+
+def _hash(n: np.ndarray) -> np.ndarray:
+    """A cheap deterministic pseudo-random value in [0, 1) per integer cell."""
+    return np.modf(np.abs(np.sin(n * 12.9898 + 78.233) * 43758.5453))[0]
+
+
+def albedo(points: np.ndarray, attr: np.ndarray) -> np.ndarray:
+    """Surface colour at world points [N, 3] with per-point triangle attributes [N, 8]."""
+    col = attr[:, :3].astype(np.float32)
+    tex = attr[:, 3]
+    scale = np.maximum(attr[:, 4], 1e-3)
+    m = np.ones(len(points), np.float32)
+    sel = tex == TEX_GRAIN
+    if sel.any():  # planks / boards: per-plank tone and dark seams
+        u = (points[sel] * attr[sel, 5:8]).sum(1) / scale[sel]
+        cell = np.floor(u)
+        seam = (u - cell) < 0.04
+        m[sel] = (0.82 + 0.3 * _hash(cell)) * np.where(seam, 0.65, 1.0)
+    sel = tex == TEX_CHECKER
+    if sel.any():  # tiles / woven fabric
+        c = np.floor(points[sel] / scale[sel, None]).sum(1)
+        m[sel] = np.where(np.mod(c, 2) == 0, 1.0, 0.8)
+    sel = tex == TEX_STRIPES
+    if sel.any():  # wallpaper / tape
+        u = (points[sel] * attr[sel, 5:8]).sum(1) / scale[sel]
+        m[sel] = np.where(np.mod(np.floor(u), 2) == 0, 1.0, 0.9)
+    return col * m[:, None]
+
+
+class Renderer:
+    """Ray-casting scenes for one sample: `meshes` = objects (targets first), room last.
+
+    Open3D scenes are built here, inside the process that renders (they do not pickle), with
+    one thread each so that results and timings do not depend on the worker count."""
+
+    def __init__(
+        self,
+        meshes: list[WorldMesh],
+        cam_to_world: np.ndarray,
+        light: np.ndarray,
+        ambient: float,
+    ) -> None:
+        self.meshes = meshes
+        self.rot = np.asarray(cam_to_world[:3, :3], np.float64)
+        self.origin = np.asarray(cam_to_world[:3, 3], np.float64)
+        self.light = np.asarray(light, np.float64)
+        self.ambient = float(ambient)
+        self.scenes = []
+        for m in meshes:
+            s = o3d.t.geometry.RaycastingScene(nthreads=1)
+            s.add_triangles(
+                o3d.core.Tensor(np.ascontiguousarray(m.vertices, np.float32)),
+                o3d.core.Tensor(np.ascontiguousarray(m.triangles, np.uint32)),
+            )
+            self.scenes.append(s)
+        sizes = [len(m.triangles) for m in meshes]
+        self.tri_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.attr = np.concatenate([m.tri_attr for m in meshes]).astype(np.float32)
+        # Face normals once per triangle: cheaper than copying Open3D's per-ray normals.
+        nrm = []
+        for m in meshes:
+            t = np.asarray(m.vertices, np.float64)[m.triangles]
+            n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+            nrm.append(n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12))
+        self.tri_normal = np.concatenate(nrm).astype(np.float32)
+        self._rays: dict[tuple, np.ndarray] = {}
+        self._light32 = self.light.astype(np.float32)
+        self._all_objects: o3d.t.geometry.RaycastingScene | None = None
+
+    @property
+    def num_geometries(self) -> int:
+        return len(self.meshes)
+
+    # -------------------------------------------------------------------------- rays
+    def rays(self, cam: Camera) -> np.ndarray:
+        """[H, W, 6] float32 world rays of the SPEC §2 pixel grid (direction has camera z = 1)."""
+        key = (cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height)
+        if key not in self._rays:
+            u = (np.arange(cam.width) - cam.cx) / cam.fx
+            v = (np.arange(cam.height) - cam.cy) / cam.fy
+            d = np.empty((cam.height, cam.width, 3))
+            d[..., 0] = u[None, :]
+            d[..., 1] = v[:, None]
+            d[..., 2] = 1.0
+            r = np.empty((cam.height, cam.width, 6), np.float32)
+            r[..., :3] = self.origin
+            r[..., 3:] = d @ self.rot.T
+            self._rays[key] = r
+        return self._rays[key]
+
+    def project_box(self, g: int, cam: Camera) -> tuple[int, int, int, int]:
+        """Pixel window (v0, v1, u0, u1) holding geometry g's projection, clipped to the image;
+        the whole image when part of it lies behind the camera."""
+        v = (self.meshes[g].vertices - self.origin) @ self.rot  # world -> camera
+        if (v[:, 2] <= 1e-3).any():
+            return 0, cam.height, 0, cam.width
+        u = cam.fx * v[:, 0] / v[:, 2] + cam.cx
+        w = cam.fy * v[:, 1] / v[:, 2] + cam.cy
+        u0 = max(int(np.floor(u.min())) - 1, 0)
+        u1 = min(int(np.ceil(u.max())) + 2, cam.width)
+        v0 = max(int(np.floor(w.min())) - 1, 0)
+        v1 = min(int(np.ceil(w.max())) + 2, cam.height)
+        return v0, max(v1, v0), u0, max(u1, u0)
+
+    # ----------------------------------------------------------------------- casting
+    def depths(self, cam: Camera, geoms: list[int] | None = None) -> np.ndarray:
+        """[len(geoms), H, W] float32 depth of each geometry alone; inf where it is not hit."""
+        geoms = list(range(self.num_geometries)) if geoms is None else geoms
+        return self.cast(cam, geoms, prims=False).depth
+
+    def cast(self, cam: Camera, geoms: list[int] | None = None, prims: bool = True) -> Hits:
+        geoms = list(range(self.num_geometries)) if geoms is None else geoms
+        rays = self.rays(cam)
+        n, h, w = len(geoms), cam.height, cam.width
+        depth = np.full((n, h, w), np.inf, np.float32)
+        prim = np.full((n, h, w), -1, np.int32) if prims else np.zeros((0,), np.int32)
+        for i, g in enumerate(geoms):
+            v0, v1, u0, u1 = self.project_box(g, cam)
+            if v1 <= v0 or u1 <= u0:
+                continue
+            sub = np.ascontiguousarray(rays[v0:v1, u0:u1])
+            out = self.scenes[g].cast_rays(o3d.core.Tensor(sub), nthreads=1)
+            t = out["t_hit"].numpy()
+            depth[i, v0:v1, u0:u1] = t
+            if prims:
+                hit = np.isfinite(t)
+                prim[i, v0:v1, u0:u1] = np.where(hit, out["primitive_ids"].numpy(), -1)
+        return Hits(depth, prim)
+
+    def _occlusion(self, pts: np.ndarray, nrm: np.ndarray) -> np.ndarray:
+        """[objects, N] bool: which object blocks the segment from each point to the light.
+
+        One test against all objects together first; only the (few) shadowed points are
+        then tested object by object, because removing an object must lift only its shadow."""
+        n_obj = self.num_geometries - 1  # the room (convex, light inside) casts no shadow
+        occ = np.zeros((n_obj, len(pts)), bool)
+        if n_obj == 0 or len(pts) == 0:
+            return occ
+        if self._all_objects is None:
+            self._all_objects = o3d.t.geometry.RaycastingScene(nthreads=1)
+            for m in self.meshes[:-1]:
+                self._all_objects.add_triangles(
+                    o3d.core.Tensor(np.ascontiguousarray(m.vertices, np.float32)),
+                    o3d.core.Tensor(np.ascontiguousarray(m.triangles, np.uint32)),
+                )
+        org = pts + nrm * _SHADOW_EPS
+        rays = np.empty((len(pts), 6), np.float32)
+        rays[:, :3] = org
+        rays[:, 3:] = self.light - org
+        hit = self._all_objects.test_occlusions(o3d.core.Tensor(rays), 0.0, 1.0, nthreads=1)
+        idx = np.nonzero(hit.numpy())[0]
+        if n_obj == 1 or len(idx) == 0:
+            occ[0, idx] = True
+            return occ
+        sub = o3d.core.Tensor(np.ascontiguousarray(rays[idx]))
+        for g in range(n_obj):
+            occ[g, idx] = self.scenes[g].test_occlusions(sub, 0.0, 1.0, nthreads=1).numpy()
+        return occ
+
+    # ----------------------------------------------------------------------- shading
+    def _surface(self, cam: Camera, hits: Hits, win: np.ndarray, pix: np.ndarray):
+        """Hit point, camera-facing normal, albedo and n.l at flat pixel indices `pix` whose
+        nearest geometry is `win`."""
+        g_n, npx = len(hits.depth), cam.height * cam.width
+        d = hits.depth.reshape(g_n, npx)[win, pix]
+        rays = self.rays(cam).reshape(npx, 6)
+        dirs = rays[pix, 3:] if len(pix) < npx else rays[:, 3:]
+        pts = self.origin.astype(np.float32) + d[:, None] * dirs
+        tri = self.tri_offset[win] + hits.prim.reshape(g_n, npx)[win, pix]
+        nrm = self.tri_normal[tri]
+        flip = np.einsum("ij,ij->i", nrm, dirs) > 0
+        nrm[flip] *= -1.0
+        alb = albedo(pts, self.attr[tri])
+        to_l = self._light32 - pts
+        ndotl = np.einsum("ij,ij->i", nrm, to_l) / np.linalg.norm(to_l, axis=1)
+        return pts, nrm, alb, np.maximum(ndotl, 0.0)
+
+    def shade(self, cam: Camera, hits: Hits, num_targets: int, noise: np.ndarray) -> Layers:
+        """Compose the K layers from per-geometry hits (geometry order: targets, clutter,
+        room; `hits` from `cast` over all geometries) and shade them. `noise` [H, W, 3] is
+        added to every layer alike."""
+        k_n, g_n = num_targets, self.num_geometries
+        h, w = cam.height, cam.width
+        npx = h * w
+        flat_d = hits.depth.reshape(g_n, npx)
+        # Layer 1 over the whole image. argmin keeps the lowest index on ties, so a target
+        # wins over anything listed after it (objects before the room).
+        win1 = np.argmin(flat_d, axis=0)
+        valid1 = np.isfinite(flat_d.min(axis=0))  # False only without a ceiling
+        alb = np.tile(_BACKGROUND, (npx, 1))
+        ndotl = np.zeros(npx, np.float32)
+        occ = np.zeros((g_n - 1, npx), bool)
+        pix = np.nonzero(valid1)[0]
+        pts, nrm, alb[pix], ndotl[pix] = self._surface(cam, hits, win1[pix], pix)
+        lit = ndotl[pix] > 0
+        occ[:, pix[lit]] = self._occlusion(pts[lit], nrm[lit])
+
+        depth = np.zeros((k_n, npx), np.float32)
+        rgb = np.zeros((k_n, npx, 3), np.uint8)
+        amodal = np.isfinite(flat_d[:k_n])
+        visible = np.stack([(win1 == k) & valid1 for k in range(k_n)])
+        obj_depth = np.where(amodal, flat_d[:k_n], 0.0).astype(np.float32)
+        noise = noise.reshape(npx, 3)
+        for k in range(k_n):
+            # Layer k+1 (0-based k) differs from layer 1 only where a removed object won.
+            ch = np.nonzero(valid1 & (win1 < k))[0]
+            a_k, l_k, o_k = alb, ndotl, occ
+            d_k = flat_d[k:].min(axis=0)
+            if len(ch):
+                a_k, l_k, o_k = alb.copy(), ndotl.copy(), occ.copy()
+                o_k[:, ch] = False
+                a_k[ch], l_k[ch] = _BACKGROUND, 0.0
+                ch = ch[np.isfinite(d_k[ch])]
+                win = np.argmin(flat_d[k:, ch], axis=0) + k
+                p2, n2, a_k[ch], l_k[ch] = self._surface(cam, hits, win, ch)
+                lit2 = l_k[ch] > 0
+                o_k[:, ch[lit2]] = self._occlusion(p2[lit2], n2[lit2])
+            shadow = o_k[k:].any(axis=0)  # removed objects (index < k) cast no shadow here
+            shade = self.ambient + (1.0 - self.ambient) * 1.1 * l_k * ~shadow
+            col = a_k * (shade[:, None] * 255.0) + noise
+            rgb[k] = np.clip(np.rint(col), 0, 255).astype(np.uint8)
+            depth[k] = np.where(np.isfinite(d_k), d_k, 0.0)
+        return Layers(
+            depth.reshape(k_n, h, w),
+            rgb.reshape(k_n, h, w, 3),
+            visible.reshape(k_n, h, w),
+            amodal.reshape(k_n, h, w),
+            obj_depth.reshape(k_n, h, w),
+        )

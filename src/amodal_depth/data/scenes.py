@@ -1,0 +1,400 @@
+"""Room, camera and layout sampling with rejection, for one sample.
+
+World frame: metres, z up, floor at z = 0. Targets o_1 .. o_K stand on the floor in a chain
+going away from the camera: o_{k+1}'s footprint starts behind o_k's (so no two objects
+intersect and depth order equals index order), and o_{k+1} is shifted sideways by a random
+fraction of their joint angular width so that o_k hides one of its ends or corners. The
+camera (1.2-1.8 m high) is then yawed and pitched down (clipped to the configured range) to
+look at the group; the room is built around everything, so no wall cuts an object; clutter
+stands along the walls and is dropped when it hides any part of a target.
+
+Rejection rule (checked at reduced resolution first, then again at full resolution):
+every target's amodal mask covers at least `min_area` of the image and its vertex bounding
+box lies at most `max_outside` outside the frame; in layer k nothing hides o_k (SPEC §1);
+for k >= 2 the hidden fraction |amodal ∧ ¬visible| / |amodal| lies in [hidden_min,
+hidden_max] and o_{k-1} itself hides at least `min_direct` of o_k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from amodal_depth.data.format import Camera
+from amodal_depth.data.objects import TEX_CHECKER, TEX_GRAIN, TEX_PLAIN, TEX_STRIPES, ObjectLibrary
+from amodal_depth.data.objects import ObjectMesh as ObjectMesh
+from amodal_depth.data.render import Hits, Renderer, WorldMesh
+from amodal_depth.errors import UserError
+
+if TYPE_CHECKING:
+    from amodal_depth.data.generate import GeneratorConfig
+
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@dataclass
+class Placed:
+    """An object standing on the floor at (x, y), turned by `yaw` (radians) about z."""
+
+    obj: ObjectMesh
+    x: float = 0.0
+    y: float = 0.0
+    yaw: float = 0.0
+    _world: tuple | None = field(default=None, repr=False, compare=False)
+
+    def transform(self) -> np.ndarray:
+        t = np.eye(4)
+        t[:3, :3] = _rot_z(self.yaw)
+        t[:3, 3] = [self.x, self.y, 0.0]
+        return t
+
+    def half_extents(self) -> tuple[float, float]:
+        """Half size of the turned footprint's axis-aligned box (x, y)."""
+        v = self.obj.vertices[:, :2] @ _rot_z(self.yaw)[:2, :2].T
+        return float(np.abs(v[:, 0]).max()), float(np.abs(v[:, 1]).max())
+
+    def world(self) -> WorldMesh:
+        key = (self.x, self.y, self.yaw)
+        if self._world is None or self._world[0] != key:  # cached: layouts ask repeatedly
+            r = _rot_z(self.yaw)
+            attr = self.obj.tri_attr.copy()
+            attr[:, 5:8] = attr[:, 5:8] @ r.T.astype(np.float32)  # textures turn with it
+            v = self.obj.vertices @ r.T + [self.x, self.y, 0.0]
+            self._world = (key, WorldMesh(v, self.obj.triangles, attr))
+        return self._world[1]
+
+    def describe(self) -> dict:
+        w, d, h = self.obj.size
+        return {
+            "category": self.obj.category,
+            "source": self.obj.source,
+            "size": [round(w, 4), round(d, 4), round(h, 4)],
+            "colour": list(self.obj.colour),
+            "pose": {
+                "position": [round(self.x, 4), round(self.y, 4), 0.0],
+                "yaw_deg": round(float(np.rad2deg(self.yaw)), 3),
+                "object_to_world": np.round(self.transform(), 6).tolist(),
+            },
+        }
+
+
+@dataclass
+class Layout:
+    camera: Camera
+    cam_to_world: np.ndarray  # [4, 4], OpenCV camera axes
+    cam_height: float
+    pitch_deg: float
+    room: WorldMesh
+    room_box: tuple[float, float, float, float, float]  # x0, x1, y0, y1, height
+    ceiling: bool
+    light: np.ndarray
+    ambient: float
+    targets: list[Placed]
+    clutter: list[Placed] = field(default_factory=list)
+
+    def meshes(self) -> list[WorldMesh]:
+        """Geometry order used by the renderer: targets, clutter, room last."""
+        return [p.world() for p in self.targets + self.clutter] + [self.room]
+
+    def describe(self) -> dict:
+        x0, x1, y0, y1, h = self.room_box
+        return {
+            "world_frame": "metres, z up, floor at z = 0",
+            "camera_pose": {
+                "cam_to_world": np.round(self.cam_to_world, 6).tolist(),
+                "height": round(self.cam_height, 4),
+                "pitch_deg": round(self.pitch_deg, 3),
+            },
+            "room": {
+                "x": [round(x0, 4), round(x1, 4)],
+                "y": [round(y0, 4), round(y1, 4)],
+                "height": round(h, 4),
+                "ceiling": self.ceiling,
+            },
+            "light": {
+                "position": np.round(self.light, 4).tolist(),
+                "ambient": round(self.ambient, 4),
+            },
+            "clutter": [p.describe() for p in self.clutter],
+        }
+
+
+def camera_pose(height: float, yaw: float, pitch: float) -> np.ndarray:
+    """Camera-to-world [4, 4]: at (0, 0, height), turned by yaw about z (0 = looking +y,
+    positive = to the left), pitched down by `pitch` radians; OpenCV axes (x right, y down)."""
+    c, s = np.cos(pitch), np.sin(pitch)
+    base = np.array([[1.0, 0.0, 0.0], [0.0, -s, c], [0.0, -c, -s]])  # columns x, y, z
+    t = np.eye(4)
+    t[:3, :3] = _rot_z(yaw) @ base
+    t[:3, 3] = [0.0, 0.0, height]
+    return t
+
+
+# --------------------------------------------------------------------------- room
+_FLOOR_WOOD = np.array([[0.62, 0.45, 0.3], [0.75, 0.6, 0.42], [0.45, 0.32, 0.22]])
+_FLOOR_TILE = np.array([[0.8, 0.78, 0.74], [0.6, 0.6, 0.62], [0.7, 0.65, 0.55]])
+_WALLS = np.array(
+    [[0.9, 0.88, 0.82], [0.8, 0.85, 0.88], [0.85, 0.8, 0.72], [0.7, 0.75, 0.7], [0.92, 0.9, 0.9]]
+)
+
+
+def _attr(colour: np.ndarray, tex: int, scale: float, axis: tuple[float, float, float]):
+    return np.array([*colour, tex, scale, *axis], np.float32)
+
+
+def make_room(
+    rng: np.random.Generator, box: tuple[float, float, float, float, float], ceiling: bool
+) -> WorldMesh:
+    """A box room seen from inside: floor, four walls, optionally a ceiling."""
+    x0, x1, y0, y1, h = box
+    v = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (0.0, h)])
+    # Vertex index = 4*ix + 2*iy + iz (same scheme as the object boxes).
+    faces = {
+        "floor": [[0, 4, 6], [0, 6, 2]],
+        "ceiling": [[1, 3, 7], [1, 7, 5]],
+        "wall_x0": [[0, 2, 3], [0, 3, 1]],
+        "wall_x1": [[4, 5, 7], [4, 7, 6]],
+        "wall_y0": [[0, 1, 5], [0, 5, 4]],
+        "wall_y1": [[2, 6, 7], [2, 7, 3]],
+    }
+    jit = lambda c, a=0.04: np.clip(c + rng.uniform(-a, a, 3), 0, 1)  # noqa: E731
+    r = rng.random()
+    if r < 0.5:
+        floor = _attr(jit(_FLOOR_WOOD[rng.integers(3)]), TEX_GRAIN, rng.uniform(0.12, 0.25),
+                      (1.0, 0.0, 0.0) if rng.random() < 0.5 else (0.0, 1.0, 0.0))  # fmt: skip
+    elif r < 0.8:
+        floor = _attr(jit(_FLOOR_TILE[rng.integers(3)]), TEX_CHECKER, rng.uniform(0.3, 0.6),
+                      (1.0, 0.0, 0.0))  # fmt: skip
+    else:  # carpet
+        floor = _attr(jit(_FLOOR_TILE[rng.integers(3)] * 0.8, 0.1), TEX_PLAIN, 0.1, (1.0, 0, 0))
+    wall_c = jit(_WALLS[rng.integers(len(_WALLS))])
+    wall_tex = TEX_STRIPES if rng.random() < 0.3 else TEX_PLAIN
+    wall_s = rng.uniform(0.08, 0.3)
+    tris, attrs = [], []
+    for name, f in faces.items():
+        if name == "ceiling" and not ceiling:
+            continue
+        if name == "floor":
+            a = floor
+        elif name == "ceiling":
+            a = _attr(np.array([0.95, 0.95, 0.93]), TEX_PLAIN, 0.1, (1.0, 0.0, 0.0))
+        else:  # wallpaper stripes run along the wall
+            axis = (0.0, 1.0, 0.0) if name.startswith("wall_x") else (1.0, 0.0, 0.0)
+            a = _attr(wall_c, wall_tex, wall_s, axis)
+        tris += f
+        attrs += [a, a]
+    return WorldMesh(v, np.array(tris, np.int32), np.array(attrs, np.float32))
+
+
+# ------------------------------------------------------------------------- layout
+def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(rng.uniform(lo, hi))
+
+
+def sample_layout(
+    rng: np.random.Generator, cfg: GeneratorConfig, objects: list[ObjectMesh], camera: Camera
+) -> Layout:
+    """One random arrangement of `objects` (front to back), camera and room; no clutter yet,
+    not yet checked for occlusion."""
+    k_n = len(objects)
+    h = _u(rng, *cfg.camera_height)
+    tan_half = (camera.width / 2) / camera.fx
+    targets = [Placed(o, yaw=np.deg2rad(_u(rng, -80, 80))) for o in objects]
+    ext = [p.half_extents() for p in targets]
+    # The chain, front to back, in a frame whose y axis points away from the camera.
+    hx, hy = ext[0]
+    targets[0].y = hy + max(_u(rng, 1.0, 2.5), 1.2 * hx / tan_half)
+    targets[0].x = 0.0
+    for k in range(1, k_n):
+        p, q = targets[k - 1], targets[k]
+        q.y = p.y + ext[k - 1][1] + ext[k][1] + _u(rng, 0.1, 0.7)
+        # Angular offset: a random fraction s of the two objects' joint half-widths, so the
+        # front object covers an end or a corner of the one behind. |s| <= 0.75: beyond that
+        # too few layouts keep the hidden fraction in range (measured).
+        ang = p.x / p.y + _u(rng, -0.75, 0.75) * (ext[k - 1][0] / p.y + ext[k][0] / q.y)
+        q.x = ang * q.y
+    # Aim the camera at the group: yaw to the middle of its horizontal extent, pitch to the
+    # middle of its vertical extent (clipped to the configured range), with some jitter.
+    wv = np.concatenate([p.world().vertices for p in targets])
+    az = np.arctan2(wv[:, 0], wv[:, 1])
+    beta = 0.5 * (az.min() + az.max()) + np.deg2rad(_u(rng, -3, 3))
+    fwd = wv[:, 0] * np.sin(beta) + wv[:, 1] * np.cos(beta)
+    el = np.arctan2(wv[:, 2] - h, fwd)
+    pitch = -0.5 * (el.min() + el.max()) + np.deg2rad(_u(rng, -3, 3))
+    pitch = float(np.clip(pitch, *np.deg2rad(cfg.pitch_deg)))
+    cam = camera_pose(h, -beta, pitch)
+
+    # Room around everything, with the camera inside.
+    xs = [v for p, e in zip(targets, ext) for v in (p.x - e[0], p.x + e[0])]
+    y_far = max(p.y + e[1] for p, e in zip(targets, ext))
+    x0 = min(min(xs), -0.3) - _u(rng, 0.3, 1.5)
+    x1 = max(max(xs), 0.3) + _u(rng, 0.3, 1.5)
+    y0, y1 = -_u(rng, 0.4, 1.5), y_far + _u(rng, 0.3, 1.8)
+    top = max(max(p.obj.size[2] for p in targets) + 0.3, h + 0.5)
+    room_h = max(_u(rng, 2.5, 3.1), top)
+    ceiling = bool(rng.random() < cfg.ceiling_prob)
+    box = (x0, x1, y0, y1, room_h)
+    room = make_room(rng, box, ceiling)
+    light = np.array(
+        [
+            _u(rng, x0 + 0.2, x1 - 0.2),
+            _u(rng, 0.0, 0.5 * (y0 + y1) + 0.5),
+            room_h - _u(rng, 0.1, 0.4),
+        ]
+    )
+    return Layout(
+        camera, cam, h, float(np.rad2deg(pitch)), room, box, ceiling, light,
+        _u(rng, 0.3, 0.5), targets,
+    )  # fmt: skip
+
+
+def sample_clutter(
+    rng: np.random.Generator, cfg: GeneratorConfig, library: ObjectLibrary, layout: Layout
+) -> list[Placed]:
+    """Objects along the walls that do not overlap a target's footprint (with a margin)."""
+    x0, x1, y0, y1, room_h = layout.room_box
+    out: list[Placed] = []
+    boxes = []
+    for p in layout.targets:
+        ex, ey = p.half_extents()
+        boxes.append((p.x - ex, p.x + ex, p.y - ey, p.y + ey))
+    for _ in range(int(rng.integers(0, cfg.max_clutter + 1))):
+        obj = library.sample(rng)
+        wall = int(rng.integers(3))  # back, left, right
+        yaw = [0.0, -np.pi / 2, np.pi / 2][wall] + np.deg2rad(_u(rng, -5, 5))
+        p = Placed(obj, yaw=yaw)
+        ex, ey = p.half_extents()
+        if obj.size[2] > room_h - 0.1 or 2 * ex > x1 - x0 - 0.2 or 2 * ey > y1 - y0 - 0.2:
+            continue
+        if wall == 0:
+            p.x, p.y = _u(rng, x0 + ex + 0.02, x1 - ex - 0.02), y1 - ey - 0.02
+        else:
+            p.x = x0 + ex + 0.02 if wall == 1 else x1 - ex - 0.02
+            p.y = _u(rng, max(y0 + ey + 0.02, 1.0), y1 - ey - 0.02)
+        bb = (p.x - ex, p.x + ex, p.y - ey, p.y + ey)
+        if p.y - ey < y0 or any(
+            bb[0] < b[1] + 0.1 and b[0] < bb[1] + 0.1 and bb[2] < b[3] + 0.1 and b[2] < bb[3] + 0.1
+            for b in boxes
+        ):
+            continue
+        boxes.append(bb)
+        out.append(p)
+    return out
+
+
+# -------------------------------------------------------------------------- checks
+def in_frame(layout: Layout, cam: Camera, max_outside: float) -> bool:
+    """Every target lies in front of the camera and at most `max_outside` of its projected
+    vertex bounding box falls outside the image."""
+    rot, org = layout.cam_to_world[:3, :3], layout.cam_to_world[:3, 3]
+    for p in layout.targets:
+        v = (p.world().vertices - org) @ rot
+        if (v[:, 2] <= 0.1).any():
+            return False
+        u = cam.fx * v[:, 0] / v[:, 2] + cam.cx
+        w = cam.fy * v[:, 1] / v[:, 2] + cam.cy
+        area = (u.max() - u.min()) * (w.max() - w.min())
+        iu = min(u.max(), cam.width - 0.5) - max(u.min(), -0.5)
+        iv = min(w.max(), cam.height - 0.5) - max(w.min(), -0.5)
+        if iu <= 0 or iv <= 0 or iu * iv < (1.0 - max_outside) * area:
+            return False
+    return True
+
+
+def occluding_clutter(depth: np.ndarray, num_targets: int) -> list[int]:
+    """Indices (into the clutter list) of clutter that hides part of some target; `depth`
+    holds targets then clutter."""
+    tg = depth[:num_targets]
+    bad = []
+    for c in range(num_targets, len(depth)):
+        if (np.isfinite(tg) & (depth[c][None] < tg)).any():
+            bad.append(c - num_targets)
+    return bad
+
+
+def check_occlusion(
+    depth: np.ndarray, num_targets: int, cfg: GeneratorConfig
+) -> list[float] | None:
+    """Hidden fractions of o_1..o_K when the depth stack (targets first, then everything
+    else) meets the rejection rule of this module; None otherwise."""
+    k_n = num_targets
+    npx = depth.shape[1] * depth.shape[2]
+    am = np.isfinite(depth[:k_n])
+    fractions = []
+    for k in range(k_n):
+        area = int(am[k].sum())
+        if area < cfg.min_area * npx:
+            return None
+        dk = np.where(am[k], depth[k], -np.inf)
+        if k + 1 < len(depth) and (depth[k + 1 :].min(axis=0) < dk).any():
+            return None  # something other than o_1..o_{k-1} hides o_k
+        if k == 0:
+            fractions.append(0.0)
+            continue
+        hidden = am[k] & (depth[:k].min(axis=0) < depth[k])
+        frac = float(hidden.sum()) / area
+        if not cfg.hidden_min <= frac <= cfg.hidden_max:
+            return None
+        if int((am[k] & (depth[k - 1] < depth[k])).sum()) < cfg.min_direct * area:
+            return None
+        fractions.append(frac)
+    return fractions
+
+
+_REUSE = 4  # arrangements tried per drawn set of objects
+
+
+@dataclass
+class SceneResult:
+    layout: Layout
+    renderer: Renderer
+    hits: Hits
+    hidden: list[float]
+    attempts: int
+
+
+def low_res_camera(cam: Camera, target_width: int = 64) -> Camera:
+    step = max(1, cam.width // target_width)
+    return cam if step == 1 else cam.scaled(1.0 / step, 1.0 / step)
+
+
+def sample_scene(
+    rng: np.random.Generator, cfg: GeneratorConfig, library: ObjectLibrary, camera: Camera
+) -> SceneResult:
+    """Sample layouts until one passes the rejection rule at low and at full resolution."""
+    low = low_res_camera(camera)
+    k_n = cfg.num_objects
+    objects: list[ObjectMesh] = []
+    for attempt in range(1, cfg.max_attempts + 1):
+        if attempt % _REUSE == 1 or _REUSE == 1:  # new objects now and then; arrangements
+            objects = [library.sample(rng) for _ in range(k_n)]  # are cheaper to redraw
+        lay = sample_layout(rng, cfg, objects, camera)
+        if not in_frame(lay, camera, cfg.max_outside):
+            continue
+        meshes = lay.meshes()
+        r = Renderer(meshes[:k_n], lay.cam_to_world, lay.light, lay.ambient)
+        d = r.depths(low)
+        if check_occlusion(d, k_n, cfg) is None:
+            continue
+        lay.clutter = sample_clutter(rng, cfg, library, lay)
+        r = Renderer(lay.meshes(), lay.cam_to_world, lay.light, lay.ambient)
+        if lay.clutter:  # drop clutter in front of a target rather than the whole layout
+            dc = r.depths(low, list(range(k_n, k_n + len(lay.clutter))))
+            bad = occluding_clutter(np.concatenate([d, dc]), k_n)
+            if bad:
+                lay.clutter = [c for i, c in enumerate(lay.clutter) if i not in bad]
+                r = Renderer(lay.meshes(), lay.cam_to_world, lay.light, lay.ambient)
+        hits = r.cast(camera)
+        hidden = check_occlusion(hits.depth, k_n, cfg)
+        if hidden is None:
+            continue
+        return SceneResult(lay, r, hits, hidden, attempt)
+    raise UserError(
+        f"no layout met the occlusion constraints in {cfg.max_attempts} attempts; "
+        "widen --hidden-min/--hidden-max or use a larger --size"
+    )
