@@ -1,0 +1,207 @@
+"""The PyTorch dataset of SPEC §4 over an `amodal-layers` root, with augmentation hooks.
+
+Item (a dict)::
+
+    rgb      [3, H, W] float32 in [0, 1]   the input image (layer 1)
+    depth    [K, H, W] float32 metres      layer-k depth, 0 = no surface (invalid)
+    visible  [K, H, W] bool                visible mask of o_k
+    amodal   [K, H, W] bool                amodal mask of o_k
+    camera   [4] float32                   fx, fy, cx, cy (OpenCV pixel convention)
+    id       str                           the sample id
+
+Augmentations keep the geometry honest: a resize changes the intrinsics through
+`Camera.scaled` (pixel-centre convention), a horizontal flip through `Camera.flipped`.
+Random choices are a pure function of (seed, epoch, index), so a DataLoader with any number
+of workers, or a resumed run, sees exactly the same items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from amodal_depth.data.format import Camera, read_manifest, read_sample, split_ids
+from amodal_depth.errors import UserError
+
+Item = dict[str, Any]
+SizeSpec = tuple[int, int] | str | None
+MULTIPLE_OF_14 = "multiple_of_14"
+PATCH = 14  # the ViT patch size of Depth Anything V2
+
+
+def round_to_multiple(size: tuple[int, int], multiple: int = PATCH) -> tuple[int, int]:
+    """(W, H) rounded each to the nearest positive multiple of `multiple`."""
+    return tuple(max(multiple, int(round(s / multiple)) * multiple) for s in size)  # type: ignore[return-value]
+
+
+def resolve_size(size: SizeSpec, native: tuple[int, int]) -> tuple[int, int] | None:
+    """The (W, H) to resize to, or None to keep `native`. `size` is (W, H), None, or
+    'multiple_of_14' (the nearest multiple of 14 of the native size)."""
+    if size is None:
+        return None
+    if isinstance(size, str):
+        if size != MULTIPLE_OF_14:
+            raise UserError(f"size {size!r} not understood; give (W, H) or {MULTIPLE_OF_14!r}")
+        out = round_to_multiple(native, PATCH)
+    else:
+        try:
+            out = (int(size[0]), int(size[1]))
+        except (TypeError, ValueError, IndexError):
+            raise UserError(f"size must be (W, H), got {size!r}") from None
+        if min(out) < 1:
+            raise UserError(f"size must be positive, got {out}")
+    return None if out == tuple(native) else out
+
+
+def augment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one item's random augmentations: depends on nothing else."""
+    return np.random.default_rng([int(seed), int(epoch), int(index)])
+
+
+def resize_arrays(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    visible: np.ndarray,
+    amodal: np.ndarray,
+    camera: Camera,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Camera]:
+    """Resize to size=(W, H): bilinear for the image, nearest for depth and masks (a blend
+    of two depths is a surface that does not exist). INTER_NEAREST_EXACT samples the pixel
+    whose centre is nearest, which is the convention `Camera.scaled` assumes."""
+    w, h = size
+    h0, w0 = rgb.shape[:2]
+    rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def nearest(stack: np.ndarray) -> np.ndarray:
+        src = stack.astype(np.uint8) if stack.dtype == bool else stack
+        out = np.stack([cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) for a in src])
+        return out.astype(bool) if stack.dtype == bool else out
+
+    cam = camera.scaled(w / w0, h / h0)
+    cam = Camera(cam.fx, cam.fy, cam.cx, cam.cy, w, h)
+    return rgb, nearest(depth), nearest(visible), nearest(amodal), cam
+
+
+def make_item(
+    sample_id: str,
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    visible: np.ndarray,
+    amodal: np.ndarray,
+    camera: Camera,
+    *,
+    size: tuple[int, int] | None = None,
+    flip: bool = False,
+) -> Item:
+    """Numpy arrays of one sample (rgb HxWx3 uint8, the rest [K,H,W]) -> SPEC §4 item,
+    resized to `size` (W, H) and/or flipped horizontally first."""
+    if size is not None:
+        rgb, depth, visible, amodal, camera = resize_arrays(
+            rgb, depth, visible, amodal, camera, size
+        )
+    if flip:
+        rgb, depth = rgb[:, ::-1], depth[..., ::-1]
+        visible, amodal = visible[..., ::-1], amodal[..., ::-1]
+        camera = camera.flipped()
+    cam = [camera.fx, camera.fy, camera.cx, camera.cy]
+    return {
+        "rgb": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float() / 255.0,
+        "depth": torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)),
+        "visible": torch.from_numpy(np.ascontiguousarray(visible, dtype=bool)),
+        "amodal": torch.from_numpy(np.ascontiguousarray(amodal, dtype=bool)),
+        "camera": torch.tensor(cam, dtype=torch.float32),
+        "id": str(sample_id),
+    }
+
+
+class AugmentedDataset(Dataset):
+    """Shared augmentation plumbing: subclasses implement `__len__` and
+    `load(index) -> (id, rgb, depth, visible, amodal, camera)` in numpy."""
+
+    def __init__(
+        self,
+        native_size: tuple[int, int],
+        *,
+        size: SizeSpec = None,
+        hflip: bool = False,
+        seed: int = 0,
+        transform: Callable[[Item], Item] | None = None,
+    ) -> None:
+        self.native_size = (int(native_size[0]), int(native_size[1]))
+        self.size = resolve_size(size, self.native_size)
+        self.hflip = bool(hflip)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.transform = transform
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(W, H) of the items."""
+        return self.size or self.native_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random flips the next items use (call before each epoch,
+        in every process; DataLoader workers see it as they are created per epoch)."""
+        self.epoch = int(epoch)
+
+    def load(
+        self, index: int
+    ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Camera]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Item:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range [0, {len(self)})")
+        sid, rgb, depth, visible, amodal, camera = self.load(index)
+        flip = False
+        if self.hflip:
+            flip = bool(augment_rng(self.seed, self.epoch, index).random() < 0.5)
+        item = make_item(sid, rgb, depth, visible, amodal, camera, size=self.size, flip=flip)
+        return self.transform(item) if self.transform is not None else item
+
+    def __len__(self) -> int:  # pragma: no cover - subclasses override
+        raise NotImplementedError
+
+
+class AmodalLayersDataset(AugmentedDataset):
+    """One split of an `amodal-layers` dataset (SPEC §2) as SPEC §4 items.
+
+    size: None (native), (W, H), or 'multiple_of_14' (nearest multiples of 14 of the
+    native size). hflip: random horizontal flip with probability 1/2, drawn from
+    (seed, epoch, index). transform: optional callable item -> item applied last.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        *,
+        size: SizeSpec = None,
+        hflip: bool = False,
+        seed: int = 0,
+        transform: Callable[[Item], Item] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)  # read once; workers inherit it
+        self.split = split
+        self.ids = split_ids(self.manifest, split, self.root)
+        self.num_layers = int(self.manifest["num_layers"])
+        native = (int(self.manifest["width"]), int(self.manifest["height"]))
+        super().__init__(native, size=size, hflip=hflip, seed=seed, transform=transform)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(
+        self, index: int
+    ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Camera]:
+        sid = self.ids[index]
+        s = read_sample(self.root, sid, self.manifest)
+        return sid, s.rgb, s.depth, s.visible, s.amodal, s.camera
