@@ -58,7 +58,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="dataset root (default: generate)")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--num", type=int, default=40, help="samples to generate without --data")
+    ap.add_argument("--num", type=int, default=300, help="samples to generate without --data")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--max-model-images", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "metrics.json")
