@@ -137,7 +137,7 @@ def render_sample(seed: int, cfg: GeneratorConfig, library: ObjectLibrary) -> La
     rng = np.random.default_rng(seed)
     cam = cfg.camera()
     res = sample_scene(rng, cfg, library, cam)
-    noise = rng.normal(0.0, cfg.noise_std, (cam.height, cam.width, 3))
+    noise = rng.standard_normal((cam.height, cam.width, 3), np.float32) * np.float32(cfg.noise_std)
     lay = res.renderer.shade(cam, res.hits, cfg.num_objects, noise)
     objects = []
     for k, p in enumerate(res.layout.targets):

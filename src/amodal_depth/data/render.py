@@ -112,14 +112,8 @@ class Renderer:
             self.scenes.append(s)
         sizes = [len(m.triangles) for m in meshes]
         self.tri_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.attr = np.concatenate([m.tri_attr for m in meshes]).astype(np.float32)
-        # Face normals once per triangle: cheaper than copying Open3D's per-ray normals.
-        nrm = []
-        for m in meshes:
-            t = np.asarray(m.vertices, np.float64)[m.triangles]
-            n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
-            nrm.append(n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12))
-        self.tri_normal = np.concatenate(nrm).astype(np.float32)
+        self._attr: np.ndarray | None = None  # built on first shading (checks need none)
+        self._tri_normal: np.ndarray | None = None
         self._rays: dict[tuple, np.ndarray] = {}
         self._light32 = self.light.astype(np.float32)
         self._all_objects: o3d.t.geometry.RaycastingScene | None = None
@@ -128,6 +122,19 @@ class Renderer:
     def num_geometries(self) -> int:
         return len(self.meshes)
 
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-triangle appearance and face normals of all geometries, concatenated."""
+        if self._attr is None or self._tri_normal is None:
+            self._attr = np.concatenate([m.tri_attr for m in self.meshes]).astype(np.float32)
+            # Face normals once per triangle: cheaper than copying Open3D's per-ray normals.
+            nrm = []
+            for m in self.meshes:
+                t = np.asarray(m.vertices, np.float64)[m.triangles]
+                n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+                nrm.append(n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12))
+            self._tri_normal = np.concatenate(nrm).astype(np.float32)
+        return self._attr, self._tri_normal
+
     # -------------------------------------------------------------------------- rays
     def rays(self, cam: Camera) -> np.ndarray:
         """[H, W, 6] float32 world rays of the SPEC §2 pixel grid (direction has camera z = 1)."""
@@ -135,13 +142,11 @@ class Renderer:
         if key not in self._rays:
             u = (np.arange(cam.width) - cam.cx) / cam.fx
             v = (np.arange(cam.height) - cam.cy) / cam.fy
-            d = np.empty((cam.height, cam.width, 3))
-            d[..., 0] = u[None, :]
-            d[..., 1] = v[:, None]
-            d[..., 2] = 1.0
+            rx, ry, rz = self.rot.T  # camera axes in world coordinates
             r = np.empty((cam.height, cam.width, 6), np.float32)
             r[..., :3] = self.origin
-            r[..., 3:] = d @ self.rot.T
+            # R @ (u, v, 1), written out: no BLAS call (its threads would fight the workers)
+            r[..., 3:] = u[None, :, None] * rx + v[:, None, None] * ry + rz
             self._rays[key] = r
         return self._rays[key]
 
@@ -224,10 +229,11 @@ class Renderer:
         dirs = rays[pix, 3:] if len(pix) < npx else rays[:, 3:]
         pts = self.origin.astype(np.float32) + d[:, None] * dirs
         tri = self.tri_offset[win] + hits.prim.reshape(g_n, npx)[win, pix]
-        nrm = self.tri_normal[tri]
+        attr, tri_normal = self._tables()
+        nrm = tri_normal[tri]
         flip = np.einsum("ij,ij->i", nrm, dirs) > 0
         nrm[flip] *= -1.0
-        alb = albedo(pts, self.attr[tri])
+        alb = albedo(pts, attr[tri])
         to_l = self._light32 - pts
         ndotl = np.einsum("ij,ij->i", nrm, to_l) / np.linalg.norm(to_l, axis=1)
         return pts, nrm, alb, np.maximum(ndotl, 0.0)

@@ -358,7 +358,7 @@ class SceneResult:
     attempts: int
 
 
-def low_res_camera(cam: Camera, target_width: int = 64) -> Camera:
+def low_res_camera(cam: Camera, target_width: int = 56) -> Camera:
     step = max(1, cam.width // target_width)
     return cam if step == 1 else cam.scaled(1.0 / step, 1.0 / step)
 

@@ -1,0 +1,100 @@
+"""Generation throughput of `amodal-depth data generate` at 224x168, K = 3, 1 and 2 workers.
+
+Reports, per worker count: the end-to-end rate of `generate_dataset` (process start-up,
+imports, rendering, PNG writing, manifest), and the steady-state rate with the worker pool
+already started (start-up timed on its own). Writes benchmarks/results/generate.json.
+
+    .venv/bin/python benchmarks/bench_generate.py [--num 200] [--workers 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from amodal_depth.data import generate as gen
+
+
+def _warm(_: int) -> int:
+    """Import what a worker needs (Open3D included) so start-up is timed apart."""
+    import amodal_depth.data.scenes  # noqa: F401
+
+    return os.getpid()
+
+
+def steady_state(root: Path, num: int, workers: int, cfg: gen.GeneratorConfig) -> dict:
+    init_args = (str(root), 0, cfg, [])
+    t0 = time.perf_counter()
+    if workers == 1:
+        gen._init_worker(*init_args)
+        _warm(0)
+        t1 = time.perf_counter()
+        for i in range(num):
+            gen._work(i)
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=gen._init_worker, initargs=init_args) as pool:
+            pool.map(_warm, range(workers), chunksize=1)
+            t1 = time.perf_counter()
+            for _ in pool.imap_unordered(_work_ids, range(num), chunksize=4):
+                pass
+    t2 = time.perf_counter()
+    return {"startup_s": round(t1 - t0, 3), "render_s": round(t2 - t1, 3),
+            "samples_per_s": round(num / (t2 - t1), 2)}  # fmt: skip
+
+
+def _work_ids(i: int) -> int:
+    return gen._work(i)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--num", type=int, default=200)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
+    a = p.parse_args()
+    cfg = gen.GeneratorConfig(width=224, height=168, num_objects=3)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    results = []
+    for w in a.workers:
+        tmp = Path(tempfile.mkdtemp(prefix="bench_gen_"))
+        try:
+            t = time.perf_counter()
+            gen.generate_dataset(tmp / "e2e", a.num, seed=0, config=cfg, workers=w, progress=False)
+            e2e = time.perf_counter() - t
+            st = steady_state(tmp / "steady", a.num, w, cfg)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        row = {"workers": w, "num": a.num, "end_to_end_s": round(e2e, 3),
+               "end_to_end_samples_per_s": round(a.num / e2e, 2), **st}  # fmt: skip
+        print(json.dumps(row))
+        results.append(row)
+    out = {
+        "benchmark": "data generate throughput",
+        "size": "224x168",
+        "num_objects": 3,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_avg_at_start": load_start,
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "results": results,
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
