@@ -11,55 +11,19 @@ import numpy as np
 import pytest
 
 from amodal_depth.cli import main
-from amodal_depth.data.format import (
-    Camera,
-    LayeredSample,
-    make_manifest,
-    write_manifest,
-    write_sample,
-)
 from amodal_depth.evaluate import evaluate, model_input_size
 from amodal_depth.metrics import CONSISTENCY_KEYS, DEPTH_KEYS, layered_consistency
 from amodal_depth.references import MeanDepthMap, object_fill, visible_only
+from conftest import write_flat_dataset
 
-W, H, K = 42, 28, 3
-
-
-def _sample(rng: np.random.Generator) -> LayeredSample:
-    """A wall and K fronto-parallel boxes, o_1 nearest; each o_k overlaps o_{k-1}."""
-    v, u = np.mgrid[0:H, 0:W]
-    wall = (4.0 + 0.02 * u + 0.01 * v).astype(np.float32)
-    rects, zs = [], []
-    x0, y0 = int(rng.integers(2, 6)), int(rng.integers(2, 6))
-    for k in range(K):
-        x, y = x0 + 7 * k, y0 + 3 * k
-        rects.append((slice(y, y + 12), slice(x, x + 12)))
-        zs.append(1.5 + 0.8 * k + float(rng.uniform(0, 0.3)))
-    object_depth = np.zeros((K, H, W), np.float32)
-    amodal = np.zeros((K, H, W), bool)
-    for k, (r, z) in enumerate(zip(rects, zs)):
-        amodal[k][r] = True
-        object_depth[k][r] = z + 0.02 * (u[r] - u[r].min())  # a slanted face
-    depth = np.zeros((K, H, W), np.float32)
-    for k in range(K):  # layer k: o_1..o_{k-1} removed
-        d = wall.copy()
-        for j in range(K - 1, k - 1, -1):
-            d = np.where(amodal[j], np.minimum(d, object_depth[j]), d)
-        depth[k] = d
-    visible = np.stack([amodal[k] & (object_depth[k] == depth[0]) for k in range(K)])
-    rgb = (rng.random((H, W, 3)) * 255).astype(np.uint8)
-    cam = Camera.from_fov(W, H, 60.0)
-    return LayeredSample(rgb, depth, np.repeat(rgb[None], K, 0), visible, amodal, object_depth, cam)
+W, H, K = 42, 28, 3  # multiples of 14: the model runs at the dataset's own size
 
 
-def make_dataset(root: Path, n: int = 6, splits: dict | None = None) -> Path:
-    rng = np.random.default_rng(0)
-    ids = [f"{i:06d}" for i in range(n)]
-    for sid in ids:
-        write_sample(root, sid, _sample(rng))
-    splits = splits or {"train": ids[:3], "val": [], "test": ids[3:]}
-    write_manifest(root, make_manifest(K, W, H, splits, {"test": True}))
-    return root
+def make_dataset(root: Path, n: int = 6, width: int = W, height: int = H) -> Path:
+    """Flat-rectangle scenes (tests/conftest.py): 3 train, the rest test, no val."""
+    split = {"train": list(range(3)), "test": list(range(3, n))} if n > 3 else None
+    split = split or {"test": list(range(n))}
+    return write_flat_dataset(root, num=n, width=width, height=height, num_layers=K, splits=split)
 
 
 @pytest.fixture(scope="module")
@@ -225,13 +189,7 @@ def test_random_model_evaluates(data: Path, tmp_path: Path, variant: str) -> Non
 
 
 def test_model_on_a_size_that_is_not_a_multiple_of_14(tmp_path: Path) -> None:
-    global W, H
-    old = W, H
-    W, H = 40, 30  # network input 42x28, predictions resized back
-    try:
-        root = make_dataset(tmp_path / "odd", n=2, splits={"test": ["000000", "000001"]})
-    finally:
-        W, H = old
+    root = make_dataset(tmp_path / "odd", n=2, width=40, height=30)  # network input 42x28
     r = evaluate(_tiny_model(), root, progress=False)
     assert r["num_images"] == 2 and r["depth"]["all"]["rmse"] is not None
 
