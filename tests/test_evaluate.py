@@ -47,6 +47,9 @@ def test_references_shapes_and_values(data: Path) -> None:
     mean = MeanDepthMap.fit(data, "train")
     assert mean.depth.shape == (H, W)
     assert mean.predict(s).shape == (K, H, W)
+    m = read_manifest(data)
+    train = np.stack([read_sample(data, i, m).depth for i in m["splits"]["train"]])
+    np.testing.assert_allclose(mean.depth, train.mean(axis=(0, 1)), rtol=1e-6)  # no holes here
 
 
 def test_visible_only_is_perfect_on_layer1(data: Path, tmp_path: Path) -> None:
