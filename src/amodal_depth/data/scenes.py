@@ -89,17 +89,19 @@ class Layout:
     cam_to_world: np.ndarray  # [4, 4], OpenCV camera axes
     cam_height: float
     pitch_deg: float
-    room: WorldMesh
-    room_box: tuple[float, float, float, float, float]  # x0, x1, y0, y1, height
-    ceiling: bool
-    light: np.ndarray
-    ambient: float
     targets: list[Placed]
     clutter: list[Placed] = field(default_factory=list)
+    # The room is built last (add_room), once the targets have their final places.
+    room: WorldMesh | None = None
+    room_box: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    ceiling: bool = True
+    light: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    ambient: float = 0.4
 
     def meshes(self) -> list[WorldMesh]:
-        """Geometry order used by the renderer: targets, clutter, room last."""
-        return [p.world() for p in self.targets + self.clutter] + [self.room]
+        """Geometry order used by the renderer: targets, clutter, room last (when built)."""
+        out = [p.world() for p in self.targets + self.clutter]
+        return out + ([self.room] if self.room is not None else [])
 
     def describe(self) -> dict:
         x0, x1, y0, y1, h = self.room_box
@@ -229,7 +231,14 @@ def sample_layout(
     pitch = float(np.clip(pitch, *np.deg2rad(cfg.pitch_deg)))
     cam = camera_pose(h, -beta, pitch)
 
-    # Room around everything, with the camera inside.
+    return Layout(camera, cam, h, float(np.rad2deg(pitch)), targets)
+
+
+def add_room(rng: np.random.Generator, cfg: GeneratorConfig, lay: Layout) -> None:
+    """Room around the targets, with the camera inside; light and ambient term."""
+    targets = lay.targets
+    ext = [p.half_extents() for p in targets]
+    h = lay.cam_height
     xs = [v for p, e in zip(targets, ext) for v in (p.x - e[0], p.x + e[0])]
     y_far = max(p.y + e[1] for p, e in zip(targets, ext))
     x0 = min(min(xs), -0.3) - _u(rng, 0.3, 1.5)
@@ -238,19 +247,17 @@ def sample_layout(
     top = max(max(p.obj.size[2] for p in targets) + 0.3, h + 0.5)
     room_h = max(_u(rng, 2.5, 3.1), top)
     ceiling = bool(rng.random() < cfg.ceiling_prob)
-    box = (x0, x1, y0, y1, room_h)
-    room = make_room(rng, box, ceiling)
-    light = np.array(
+    lay.room_box = (x0, x1, y0, y1, room_h)
+    lay.ceiling = ceiling
+    lay.room = make_room(rng, lay.room_box, ceiling)
+    lay.light = np.array(
         [
             _u(rng, x0 + 0.2, x1 - 0.2),
             _u(rng, 0.0, 0.5 * (y0 + y1) + 0.5),
             room_h - _u(rng, 0.1, 0.4),
         ]
     )
-    return Layout(
-        camera, cam, h, float(np.rad2deg(pitch)), room, box, ceiling, light,
-        _u(rng, 0.3, 0.5), targets,
-    )  # fmt: skip
+    lay.ambient = _u(rng, 0.3, 0.5)
 
 
 def sample_clutter(
@@ -304,6 +311,59 @@ def in_frame(layout: Layout, cam: Camera, max_outside: float) -> bool:
         if iu <= 0 or iv <= 0 or iu * iv < (1.0 - max_outside) * area:
             return False
     return True
+
+
+def _shift(a: np.ndarray, du: int) -> np.ndarray:
+    """Shift a depth map du pixels to the right (inf enters at the border)."""
+    out = np.full_like(a, np.inf)
+    if du > 0:
+        out[:, du:] = a[:, :-du]
+    elif du < 0:
+        out[:, :du] = a[:, -du:]
+    else:
+        out[:] = a
+    return out
+
+
+def repair_lateral(
+    rng: np.random.Generator, lay: Layout, depth: np.ndarray, cam: Camera, cfg: GeneratorConfig
+) -> bool:
+    """Move o_2..o_K sideways (world x, so the front-to-back gaps stay) to a random place where
+    its hidden fraction is inside the range with a margin, estimated by shifting its
+    low-resolution depth map in the image. True when something moved; the caller renders
+    and checks again (a sideways move is only approximately an image shift)."""
+    d = depth.copy()
+    w = d.shape[2]
+    cos_b = abs(float(lay.cam_to_world[0, 0]))  # camera x axis . world x (no roll)
+    lo, hi = cfg.hidden_min + 0.03, cfg.hidden_max - 0.03
+    moved = False
+    for k in range(1, len(lay.targets)):
+        am = np.isfinite(d[k])
+        area = int(am.sum())
+        if area == 0:
+            return False
+        front = d[:k].min(axis=0)
+        good = []
+        for du in range(-(w // 2), w // 2 + 1):
+            ds = _shift(d[k], du)
+            a_s = np.isfinite(ds)
+            n = int(a_s.sum())
+            if n < 0.95 * area:
+                continue
+            hid = float((a_s & (front < ds)).sum()) / n
+            direct = float((a_s & (d[k - 1] < ds)).sum()) / n
+            if lo <= hid <= hi and direct >= 2 * cfg.min_direct:
+                good.append(du)
+        if 0 in good:
+            continue
+        if not good:
+            return False
+        du = good[int(rng.integers(len(good)))]
+        z = float(np.median(d[k][am]))
+        lay.targets[k].x += du * z / (cam.fx * max(cos_b, 0.2))
+        d[k] = _shift(d[k], du)
+        moved = True
+    return moved
 
 
 def occluding_clutter(depth: np.ndarray, num_targets: int) -> list[int]:
@@ -376,11 +436,18 @@ def sample_scene(
         lay = sample_layout(rng, cfg, objects, camera)
         if not in_frame(lay, camera, cfg.max_outside):
             continue
-        meshes = lay.meshes()
-        r = Renderer(meshes[:k_n], lay.cam_to_world, lay.light, lay.ambient)
-        d = r.depths(low)
+        d = Renderer(lay.meshes(), lay.cam_to_world, lay.light, lay.ambient).depths(low)
         if check_occlusion(d, k_n, cfg) is None:
-            continue
+            # Rather than drop the layout, slide occluded objects sideways to a place where
+            # their hidden fraction fits (most failures are "too much / too little hidden").
+            if not repair_lateral(rng, lay, d, low, cfg) or not in_frame(
+                lay, camera, cfg.max_outside
+            ):
+                continue
+            d = Renderer(lay.meshes(), lay.cam_to_world, lay.light, lay.ambient).depths(low)
+            if check_occlusion(d, k_n, cfg) is None:
+                continue
+        add_room(rng, cfg, lay)
         lay.clutter = sample_clutter(rng, cfg, library, lay)
         r = Renderer(lay.meshes(), lay.cam_to_world, lay.light, lay.ambient)
         if lay.clutter:  # drop clutter in front of a target rather than the whole layout
