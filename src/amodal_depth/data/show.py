@@ -39,6 +39,10 @@ def mask_overlay(rgb: np.ndarray, visible: np.ndarray, amodal: np.ndarray) -> np
     return img.clip(0, 255).astype(np.uint8)
 
 
+def _removed(k: int) -> str:
+    return "o_1" if k == 2 else f"o_1..o_{k - 1}"
+
+
 def render_montage(s: LayeredSample, title: str) -> bytes:
     """PNG bytes of the montage of one sample."""
     import matplotlib
@@ -50,13 +54,16 @@ def render_montage(s: LayeredSample, title: str) -> bytes:
     valid = np.concatenate([s.depth[s.depth > 0], s.object_depth[s.object_depth > 0]])
     lo, hi = (float(valid.min()), float(valid.max())) if valid.size else (0.0, 1.0)
     h, w = s.rgb.shape[:2]
-    fig, axes = plt.subplots(k_n, 4, figsize=(4 * 2.6, k_n * 2.6 * h / w + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        k_n, 4, figsize=(4 * 3.0 + 1.2, k_n * 3.0 * h / w + 0.8), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     cmap = matplotlib.colormaps["turbo_r"].with_extremes(bad="black")  # 0 = no surface
     im = None
     for i in range(k_n):
         k = i + 1
         panels = [
-            (s.layer_rgb[i], "input rgb" if k == 1 else f"rgb_{k} (o_1..o_{k - 1} removed)"),
+            (s.layer_rgb[i], "input rgb" if k == 1 else f"rgb_{k} ({_removed(k)} removed)"),
             (np.ma.masked_equal(s.depth[i], 0), f"depth_{k}"),
             (mask_overlay(s.rgb, s.visible[i], s.amodal[i]), f"o_{k}: visible / hidden"),
             (np.ma.masked_equal(s.object_depth[i], 0), f"object_depth_{k}"),
@@ -71,7 +78,7 @@ def render_montage(s: LayeredSample, title: str) -> bytes:
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, label="depth (m)")
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="depth (m)")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
