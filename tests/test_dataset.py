@@ -116,3 +116,24 @@ def test_transform_hook_and_dataloader_collate(make_flat_dataset) -> None:
 def test_missing_root_is_a_user_error(tmp_path) -> None:
     with pytest.raises(UserError, match="no such dataset directory"):
         AmodalLayersDataset(tmp_path / "nope", "train")
+
+
+def test_files_are_readable_from_the_format_description_alone(make_flat_dataset) -> None:
+    """docs/data-format.md's recipe, with Pillow instead of our OpenCV-based reader."""
+    import json
+
+    from PIL import Image
+
+    root = make_flat_dataset(num=3, width=32, height=24)
+    m = json.loads((root / "manifest.json").read_text())
+    d, k_n = root / "samples" / m["splits"]["train"][0], m["num_layers"]
+    depth = np.stack([np.array(Image.open(d / f"depth_{k}.png")) for k in range(1, k_n + 1)])
+    assert depth.dtype == np.uint16
+    amodal = np.stack([np.array(Image.open(d / f"amodal_{k}.png")) for k in range(1, k_n + 1)])
+    assert set(np.unique(amodal).tolist()) == {0, 255}
+    item = AmodalLayersDataset(root, "train")[0]
+    assert np.allclose(depth / m["depth_scale"], item["depth"].numpy())
+    assert np.array_equal(amodal > 127, item["amodal"].numpy())
+    rgb = np.array(Image.open(d / "rgb.png"))
+    assert rgb.shape == (24, 32, 3)
+    assert np.array_equal(rgb.transpose(2, 0, 1) / np.float32(255), item["rgb"].numpy())
