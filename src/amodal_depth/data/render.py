@@ -140,9 +140,9 @@ class Renderer:
         """[H, W, 6] float32 world rays of the SPEC §2 pixel grid (direction has camera z = 1)."""
         key = (cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height)
         if key not in self._rays:
-            u = (np.arange(cam.width) - cam.cx) / cam.fx
-            v = (np.arange(cam.height) - cam.cy) / cam.fy
-            rx, ry, rz = self.rot.T  # camera axes in world coordinates
+            u = ((np.arange(cam.width) - cam.cx) / cam.fx).astype(np.float32)
+            v = ((np.arange(cam.height) - cam.cy) / cam.fy).astype(np.float32)
+            rx, ry, rz = self.rot.T.astype(np.float32)  # camera axes in world coordinates
             r = np.empty((cam.height, cam.width, 6), np.float32)
             r[..., :3] = self.origin
             # R @ (u, v, 1), written out: no BLAS call (its threads would fight the workers)

@@ -343,17 +343,17 @@ def repair_lateral(
         if area == 0:
             return False
         front = d[:k].min(axis=0)
-        good = []
-        for du in range(-(w // 2), w // 2 + 1):
-            ds = _shift(d[k], du)
-            a_s = np.isfinite(ds)
-            n = int(a_s.sum())
-            if n < 0.95 * area:
-                continue
-            hid = float((a_s & (front < ds)).sum()) / n
-            direct = float((a_s & (d[k - 1] < ds)).sum()) / n
-            if lo <= hid <= hi and direct >= 2 * cfg.min_direct:
-                good.append(du)
+        # All sideways shifts at once: window s of the padded map is the shift du = m - s.
+        m = w // 2
+        pad = np.full((d.shape[1], w + 2 * m), np.inf, d.dtype)
+        pad[:, m : m + w] = d[k]
+        ds = np.lib.stride_tricks.sliding_window_view(pad, w, axis=1)  # [h, 2m+1, w]
+        a_s = np.isfinite(ds)
+        n = a_s.sum(axis=(0, 2))
+        hid = (a_s & (front[:, None, :] < ds)).sum(axis=(0, 2)) / np.maximum(n, 1)
+        direct = (a_s & (d[k - 1][:, None, :] < ds)).sum(axis=(0, 2)) / np.maximum(n, 1)
+        ok = (n >= 0.95 * area) & (hid >= lo) & (hid <= hi) & (direct >= 2 * cfg.min_direct)
+        good = [m - int(i) for i in np.nonzero(ok)[0][::-1]]  # ascending du
         if 0 in good:
             continue
         if not good:
