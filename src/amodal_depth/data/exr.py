@@ -241,7 +241,14 @@ def write_exr(
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
+        _umask_mode(tmp)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask_mode(path: str) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

@@ -109,8 +109,15 @@ def write_montage(
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        _umask_mode(tmp)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+def _umask_mode(path: str) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
