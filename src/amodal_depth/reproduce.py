@@ -391,9 +391,9 @@ def reproduce(
         rec.save()
         ensure_references(plan, data_root, out, work)
         run_dirs = {v: work / "runs" / run_name(v, seed_list[0]) for v in variant_list}
-        rebuild = lambda: report.build_report(  # noqa: E731
-            out, run_dirs=run_dirs, data_root=data_root, info=rec.report_info()
-        )
+        # Tables, claims and bar charts after every run; the prediction figure (which loads
+        # every variant's weights) once at the end of the session.
+        rebuild = lambda: report.build_report(out, info=rec.report_info())  # noqa: E731
         todo = [(s, v) for s in seed_list for v in variant_list]  # seed-major
         total = len(todo)
         for i, (seed, variant) in enumerate(todo, 1):
