@@ -247,10 +247,11 @@ def generate_dataset(
     if mesh_files:  # fail fast, with the file's name, before any work is done
         ObjectLibrary(mesh_files, cfg.mesh_up).validate()
 
-    samples = root / SAMPLES_DIR
-    samples.mkdir(parents=True, exist_ok=True)
+    # Parameters first: a folder holding anything of ours always says how it was made.
     if not (root / PARAMS_FILE).is_file():
         atomic_write_json(root / PARAMS_FILE, params)
+    samples = root / SAMPLES_DIR
+    samples.mkdir(parents=True, exist_ok=True)
     for stale in samples.glob(".*.tmp"):  # left by an interrupted run
         shutil.rmtree(stale, ignore_errors=True)
     names = sample_files(cfg.num_objects)
