@@ -116,7 +116,7 @@ class Renderer:
         self._tri_normal: np.ndarray | None = None
         self._rays: dict[tuple, np.ndarray] = {}
         self._light32 = self.light.astype(np.float32)
-        self._all_objects: o3d.t.geometry.RaycastingScene | None = None
+        self._suffixes: dict[int, o3d.t.geometry.RaycastingScene] = {}
 
     @property
     def num_geometries(self) -> int:
@@ -189,35 +189,32 @@ class Renderer:
                 prim[i, v0:v1, u0:u1] = np.where(hit, out["primitive_ids"].numpy(), -1)
         return Hits(depth, prim)
 
-    def _occlusion(self, pts: np.ndarray, nrm: np.ndarray) -> np.ndarray:
-        """[objects, N] bool: which object blocks the segment from each point to the light.
-
-        One test against all objects together first; only the (few) shadowed points are
-        then tested object by object, because removing an object must lift only its shadow."""
-        n_obj = self.num_geometries - 1  # the room (convex, light inside) casts no shadow
-        occ = np.zeros((n_obj, len(pts)), bool)
-        if n_obj == 0 or len(pts) == 0:
-            return occ
-        if self._all_objects is None:
-            self._all_objects = o3d.t.geometry.RaycastingScene(nthreads=1)
-            for m in self.meshes[:-1]:
-                self._all_objects.add_triangles(
+    def _suffix(self, k: int) -> o3d.t.geometry.RaycastingScene:
+        """A scene of objects k .. n-1 (what can cast shadows in layer k+1); ids = k + local."""
+        if k not in self._suffixes:
+            sc = o3d.t.geometry.RaycastingScene(nthreads=1)
+            for m in self.meshes[k:-1]:  # the room (convex, light inside) casts no shadow
+                sc.add_triangles(
                     o3d.core.Tensor(np.ascontiguousarray(m.vertices, np.float32)),
                     o3d.core.Tensor(np.ascontiguousarray(m.triangles, np.uint32)),
                 )
+            self._suffixes[k] = sc
+        return self._suffixes[k]
+
+    def _shadow_rays(self, pts: np.ndarray, nrm: np.ndarray) -> np.ndarray:
+        """Rays from each surface point (lifted off it) to the light; t in [0, 1] spans it."""
         org = pts + nrm * _SHADOW_EPS
         rays = np.empty((len(pts), 6), np.float32)
         rays[:, :3] = org
-        rays[:, 3:] = self.light - org
-        hit = self._all_objects.test_occlusions(o3d.core.Tensor(rays), 0.0, 1.0, nthreads=1)
-        idx = np.nonzero(hit.numpy())[0]
-        if n_obj == 1 or len(idx) == 0:
-            occ[0, idx] = True
-            return occ
-        sub = o3d.core.Tensor(np.ascontiguousarray(rays[idx]))
-        for g in range(n_obj):
-            occ[g, idx] = self.scenes[g].test_occlusions(sub, 0.0, 1.0, nthreads=1).numpy()
-        return occ
+        rays[:, 3:] = self._light32 - org
+        return rays
+
+    def _blocked(self, k: int, rays: np.ndarray) -> np.ndarray:
+        """Whether any of objects k .. n-1 blocks each shadow ray."""
+        if len(rays) == 0 or k >= self.num_geometries - 1:
+            return np.zeros(len(rays), bool)
+        t = o3d.core.Tensor(np.ascontiguousarray(rays))
+        return self._suffix(k).test_occlusions(t, 0.0, 1.0, nthreads=1).numpy().astype(bool)
 
     # ----------------------------------------------------------------------- shading
     def _surface(self, cam: Camera, hits: Hits, win: np.ndarray, pix: np.ndarray):
@@ -252,11 +249,21 @@ class Renderer:
         valid1 = np.isfinite(flat_d.min(axis=0))  # False only without a ceiling
         alb = np.tile(_BACKGROUND, (npx, 1))
         ndotl = np.zeros(npx, np.float32)
-        occ = np.zeros((g_n - 1, npx), bool)
         pix = np.nonzero(valid1)[0]
         pts, nrm, alb[pix], ndotl[pix] = self._surface(cam, hits, win1[pix], pix)
-        lit = ndotl[pix] > 0
-        occ[:, pix[lit]] = self._occlusion(pts[lit], nrm[lit])
+        # Shadows of layer 1 with the first blocker along each shadow ray: in layer k a
+        # pixel stays shadowed when that blocker is still there; only pixels whose blocker
+        # was removed are tested again (against the objects left).
+        lit = pix[ndotl[pix] > 0]
+        srays = np.zeros((npx, 6), np.float32)
+        blocker = np.full(npx, -1, np.int64)
+        if len(lit) and g_n > 1:
+            srays[lit] = self._shadow_rays(pts[ndotl[pix] > 0], nrm[ndotl[pix] > 0])
+            out = self._suffix(0).cast_rays(o3d.core.Tensor(srays[lit]), nthreads=1)
+            t = out["t_hit"].numpy()
+            gid = out["geometry_ids"].numpy().astype(np.int64)
+            blocker[lit] = np.where(t < 1.0, gid, -1)
+        shadow1 = blocker >= 0
 
         depth = np.zeros((k_n, npx), np.float32)
         rgb = np.zeros((k_n, npx, 3), np.uint8)
@@ -265,20 +272,22 @@ class Renderer:
         obj_depth = np.where(amodal, flat_d[:k_n], 0.0).astype(np.float32)
         noise = noise.reshape(npx, 3)
         for k in range(k_n):
-            # Layer k+1 (0-based k) differs from layer 1 only where a removed object won.
-            ch = np.nonzero(valid1 & (win1 < k))[0]
-            a_k, l_k, o_k = alb, ndotl, occ
             d_k = flat_d[k:].min(axis=0)
-            if len(ch):
-                a_k, l_k, o_k = alb.copy(), ndotl.copy(), occ.copy()
-                o_k[:, ch] = False
-                a_k[ch], l_k[ch] = _BACKGROUND, 0.0
-                ch = ch[np.isfinite(d_k[ch])]
-                win = np.argmin(flat_d[k:, ch], axis=0) + k
-                p2, n2, a_k[ch], l_k[ch] = self._surface(cam, hits, win, ch)
-                lit2 = l_k[ch] > 0
-                o_k[:, ch[lit2]] = self._occlusion(p2[lit2], n2[lit2])
-            shadow = o_k[k:].any(axis=0)  # removed objects (index < k) cast no shadow here
+            a_k, l_k, shadow = alb, ndotl, shadow1
+            if k > 0:
+                changed = valid1 & (win1 < k)  # a removed object was in front here
+                shadow = shadow1 & (blocker >= k)
+                again = np.nonzero(shadow1 & (blocker < k) & ~changed)[0]
+                shadow[again] = self._blocked(k, srays[again])
+                ch = np.nonzero(changed)[0]
+                if len(ch):
+                    a_k, l_k = alb.copy(), ndotl.copy()
+                    a_k[ch], l_k[ch], shadow[ch] = _BACKGROUND, 0.0, False
+                    ch = ch[np.isfinite(d_k[ch])]
+                    win = np.argmin(flat_d[k:, ch], axis=0) + k
+                    p2, n2, a_k[ch], l_k[ch] = self._surface(cam, hits, win, ch)
+                    sel = l_k[ch] > 0
+                    shadow[ch[sel]] = self._blocked(k, self._shadow_rays(p2[sel], n2[sel]))
             shade = self.ambient + (1.0 - self.ambient) * 1.1 * l_k * ~shadow
             col = a_k * (shade[:, None] * 255.0) + noise
             rgb[k] = np.clip(np.rint(col), 0, 255).astype(np.uint8)
