@@ -237,6 +237,8 @@ def evaluate(
     data_root = Path(data_root)
     manifest = read_manifest(data_root)
     ids = split_ids(manifest, split, data_root)
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     if max_images is not None:
         if max_images < 1:
             raise UserError(f"--max-images must be at least 1, got {max_images}")
