@@ -230,6 +230,7 @@ def test_camera_forms_agree() -> None:
         CAM.to_dict(),
         (CAM.fx, CAM.fy, CAM.cx, CAM.cy),
         np.array([CAM.fx, CAM.fy, CAM.cx, CAM.cy]),
+        np.array([[CAM.fx, 0, CAM.cx], [0, CAM.fy, CAM.cy], [0, 0, 1]]),
     ):
         assert consistency_metrics(a, b, cam, max_correspondence_distance=0.05) == want
 

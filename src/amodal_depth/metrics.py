@@ -151,14 +151,20 @@ def disparity_to_depth(
 
 # ------------------------------------------------------------------------------ consistency
 def camera_params(camera: Any) -> tuple[float, float, float, float]:
-    """(fx, fy, cx, cy) from a Camera, a mapping with those keys, or a 4-sequence/array."""
-    if isinstance(camera, Camera):
-        return camera.fx, camera.fy, camera.cx, camera.cy
+    """(fx, fy, cx, cy) from a Camera (or any object with those attributes), a mapping with
+    those keys, a 4-sequence/array/tensor (fx, fy, cx, cy) or a 3x3 intrinsic matrix."""
     if isinstance(camera, Mapping):
-        return tuple(float(camera[k]) for k in ("fx", "fy", "cx", "cy"))  # type: ignore[return-value]
-    arr = np.asarray(camera, dtype=np.float64).ravel()
+        return (float(camera["fx"]), float(camera["fy"]), float(camera["cx"]), float(camera["cy"]))
+    if isinstance(camera, Camera) or all(hasattr(camera, k) for k in ("fx", "fy", "cx", "cy")):
+        return (float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy))
+    arr = np.asarray(camera, dtype=np.float64)
+    if arr.shape == (3, 3):
+        return float(arr[0, 0]), float(arr[1, 1]), float(arr[0, 2]), float(arr[1, 2])
     if arr.size != 4:
-        raise ValueError("camera must be a Camera, a dict with fx, fy, cx, cy or (fx, fy, cx, cy)")
+        raise ValueError(
+            "camera must be a Camera, a dict with fx, fy, cx, cy, (fx, fy, cx, cy) or a 3x3 K"
+        )
+    arr = arr.ravel()
     return float(arr[0]), float(arr[1]), float(arr[2]), float(arr[3])
 
 
