@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +80,30 @@ def test_resume_after_interruption(dataset: Path, tmp_path: Path) -> None:
     (root / SAMPLES_DIR / "000005" / "depth_2.png").unlink()
     generate_dataset(root, NUM, seed=3, config=CFG, workers=1, progress=False)
     assert _digest(root) == _digest(dataset)
+
+
+def test_resume_after_a_killed_process(tmp_path: Path) -> None:
+    """Kill a real generation (SIGKILL, mid-write) and rerun: same files as a clean run."""
+    num = 40
+    root = tmp_path / "killed"
+    args = ["data", "generate", "--out", str(root), "--num", str(num), "--size", "64x48",
+            "--seed", "3"]  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, "-m", "amodal_depth.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while p.poll() is None and time.monotonic() < deadline:
+        if len(list((root / SAMPLES_DIR).glob("0*"))) >= 3:
+            break
+        time.sleep(0.005)
+    p.kill()
+    p.wait()
+    assert main(args) == 0
+    clean = tmp_path / "clean"
+    generate_dataset(clean, num, seed=3, config=CFG, workers=1, progress=False)
+    assert _digest(root) == _digest(clean)
 
 
 def test_rerun_with_other_parameters_is_refused(dataset: Path, tmp_path: Path) -> None:
