@@ -63,23 +63,48 @@ def _hash(n: np.ndarray) -> np.ndarray:
 
 def albedo(points: np.ndarray, attr: np.ndarray) -> np.ndarray:
     """Surface colour at world points [N, 3] with per-point triangle attributes [N, 8]."""
-    col = attr[:, :3].astype(np.float32)
-    tex = attr[:, 3]
-    scale = np.maximum(attr[:, 4], 1e-3)
+    return _albedo(points, np.arange(len(points)), _Tables.of(attr))
+
+
+@dataclass
+class _Tables:
+    """Per-triangle appearance split by use: colour, texture id, axis / scale, 1 / scale."""
+
+    colour: np.ndarray  # [M, 3] float32
+    tex: np.ndarray  # [M] int8
+    axis_s: np.ndarray  # [M, 3] float32, texture axis divided by its scale
+    inv_s: np.ndarray  # [M] float32
+
+    @classmethod
+    def of(cls, attr: np.ndarray) -> _Tables:
+        inv = 1.0 / np.maximum(attr[:, 4], 1e-3)
+        return cls(
+            np.ascontiguousarray(attr[:, :3], np.float32),
+            attr[:, 3].astype(np.int8),
+            (attr[:, 5:8] * inv[:, None]).astype(np.float32),
+            inv.astype(np.float32),
+        )
+
+
+def _albedo(points: np.ndarray, tri: np.ndarray, t: _Tables) -> np.ndarray:
+    """Surface colour at world points [N, 3] lying on triangles `tri` (rows of `t`)."""
+    col = t.colour[tri]
+    tex = t.tex[tri]
+    if not tex.any():
+        return col
     m = np.ones(len(points), np.float32)
-    sel = tex == TEX_GRAIN
-    if sel.any():  # planks / boards: per-plank tone and dark seams
-        u = (points[sel] * attr[sel, 5:8]).sum(1) / scale[sel]
+    sel = np.flatnonzero(tex == TEX_GRAIN)
+    if len(sel):  # planks / boards: per-plank tone and dark seams
+        u = np.einsum("ij,ij->i", points[sel], t.axis_s[tri[sel]])
         cell = np.floor(u)
-        seam = (u - cell) < 0.04
-        m[sel] = (0.82 + 0.3 * _hash(cell)) * np.where(seam, 0.65, 1.0)
-    sel = tex == TEX_CHECKER
-    if sel.any():  # tiles / woven fabric
-        c = np.floor(points[sel] / scale[sel, None]).sum(1)
+        m[sel] = (0.82 + 0.3 * _hash(cell)) * np.where(u - cell < 0.04, 0.65, 1.0)
+    sel = np.flatnonzero(tex == TEX_CHECKER)
+    if len(sel):  # tiles / woven fabric
+        c = np.floor(points[sel] * t.inv_s[tri[sel], None]).sum(1)
         m[sel] = np.where(np.mod(c, 2) == 0, 1.0, 0.8)
-    sel = tex == TEX_STRIPES
-    if sel.any():  # wallpaper / tape
-        u = (points[sel] * attr[sel, 5:8]).sum(1) / scale[sel]
+    sel = np.flatnonzero(tex == TEX_STRIPES)
+    if len(sel):  # wallpaper / tape
+        u = np.einsum("ij,ij->i", points[sel], t.axis_s[tri[sel]])
         m[sel] = np.where(np.mod(np.floor(u), 2) == 0, 1.0, 0.9)
     return col * m[:, None]
 
@@ -112,7 +137,7 @@ class Renderer:
             self.scenes.append(s)
         sizes = [len(m.triangles) for m in meshes]
         self.tri_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self._attr: np.ndarray | None = None  # built on first shading (checks need none)
+        self._attr: _Tables | None = None  # built on first shading (checks need none)
         self._tri_normal: np.ndarray | None = None
         self._rays: dict[tuple, np.ndarray] = {}
         self._light32 = self.light.astype(np.float32)
@@ -122,10 +147,11 @@ class Renderer:
     def num_geometries(self) -> int:
         return len(self.meshes)
 
-    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+    def _tables(self) -> tuple[_Tables, np.ndarray]:
         """Per-triangle appearance and face normals of all geometries, concatenated."""
         if self._attr is None or self._tri_normal is None:
-            self._attr = np.concatenate([m.tri_attr for m in self.meshes]).astype(np.float32)
+            attr = np.concatenate([m.tri_attr for m in self.meshes]).astype(np.float32)
+            self._attr = _Tables.of(attr)
             # Face normals once per triangle: cheaper than copying Open3D's per-ray normals.
             nrm = []
             for m in self.meshes:
@@ -230,7 +256,7 @@ class Renderer:
         nrm = tri_normal[tri]
         flip = np.einsum("ij,ij->i", nrm, dirs) > 0
         nrm[flip] *= -1.0
-        alb = albedo(pts, attr[tri])
+        alb = _albedo(pts, tri, attr)
         to_l = self._light32 - pts
         ndotl = np.einsum("ij,ij->i", nrm, to_l) / np.linalg.norm(to_l, axis=1)
         return pts, nrm, alb, np.maximum(ndotl, 0.0)
@@ -254,16 +280,22 @@ class Renderer:
         # Shadows of layer 1 with the first blocker along each shadow ray: in layer k a
         # pixel stays shadowed when that blocker is still there; only pixels whose blocker
         # was removed are tested again (against the objects left).
-        lit = pix[ndotl[pix] > 0]
-        srays = np.zeros((npx, 6), np.float32)
+        front = ndotl[pix] > 0
+        lit = pix[front]
+        lit_at = np.full(npx, -1, np.int64)  # pixel -> row of its shadow ray
+        lit_at[lit] = np.arange(len(lit))
+        srays = self._shadow_rays(pts[front], nrm[front])
         blocker = np.full(npx, -1, np.int64)
         if len(lit) and g_n > 1:
-            srays[lit] = self._shadow_rays(pts[ndotl[pix] > 0], nrm[ndotl[pix] > 0])
-            out = self._suffix(0).cast_rays(o3d.core.Tensor(srays[lit]), nthreads=1)
+            out = self._suffix(0).cast_rays(o3d.core.Tensor(srays), nthreads=1)
             t = out["t_hit"].numpy()
             gid = out["geometry_ids"].numpy().astype(np.int64)
             blocker[lit] = np.where(t < 1.0, gid, -1)
         shadow1 = blocker >= 0
+
+        def colour(a: np.ndarray, l: np.ndarray, sh: np.ndarray, nz: np.ndarray) -> np.ndarray:
+            shade = self.ambient + (1.0 - self.ambient) * 1.1 * l * ~sh
+            return np.clip(np.rint(a * (shade[:, None] * 255.0) + nz), 0, 255).astype(np.uint8)
 
         depth = np.zeros((k_n, npx), np.float32)
         rgb = np.zeros((k_n, npx, 3), np.uint8)
@@ -271,27 +303,33 @@ class Renderer:
         visible = np.stack([(win1 == k) & valid1 for k in range(k_n)])
         obj_depth = np.where(amodal, flat_d[:k_n], 0.0).astype(np.float32)
         noise = noise.reshape(npx, 3)
+        rgb[0] = colour(alb, ndotl, shadow1, noise)
         for k in range(k_n):
             d_k = flat_d[k:].min(axis=0)
-            a_k, l_k, shadow = alb, ndotl, shadow1
-            if k > 0:
-                changed = valid1 & (win1 < k)  # a removed object was in front here
-                shadow = shadow1 & (blocker >= k)
-                again = np.nonzero(shadow1 & (blocker < k) & ~changed)[0]
-                shadow[again] = self._blocked(k, srays[again])
-                ch = np.nonzero(changed)[0]
-                if len(ch):
-                    a_k, l_k = alb.copy(), ndotl.copy()
-                    a_k[ch], l_k[ch], shadow[ch] = _BACKGROUND, 0.0, False
-                    ch = ch[np.isfinite(d_k[ch])]
-                    win = np.argmin(flat_d[k:, ch], axis=0) + k
-                    p2, n2, a_k[ch], l_k[ch] = self._surface(cam, hits, win, ch)
-                    sel = l_k[ch] > 0
-                    shadow[ch[sel]] = self._blocked(k, self._shadow_rays(p2[sel], n2[sel]))
-            shade = self.ambient + (1.0 - self.ambient) * 1.1 * l_k * ~shadow
-            col = a_k * (shade[:, None] * 255.0) + noise
-            rgb[k] = np.clip(np.rint(col), 0, 255).astype(np.uint8)
             depth[k] = np.where(np.isfinite(d_k), d_k, 0.0)
+            if k == 0:
+                continue
+            # Layer k+1 (0-based k) differs from layer 1 where a removed object was in front
+            # and where a removed object's shadow lay; only those pixels are shaded again.
+            changed = valid1 & (win1 < k)
+            gone = np.nonzero(shadow1 & (blocker < k) & ~changed)[0]
+            still = self._blocked(k, srays[lit_at[gone]])
+            ch = np.nonzero(changed)[0]
+            ch = ch[np.isfinite(d_k[ch])]
+            a_k = np.tile(_BACKGROUND, (len(ch), 1))
+            l_k = np.zeros(len(ch), np.float32)
+            sh_k = np.zeros(len(ch), bool)
+            if len(ch):
+                win = np.argmin(flat_d[k:, ch], axis=0) + k
+                p2, n2, a_k, l_k = self._surface(cam, hits, win, ch)
+                sel = l_k > 0
+                sh_k[sel] = self._blocked(k, self._shadow_rays(p2[sel], n2[sel]))
+            rgb[k] = rgb[0]
+            rgb[k, changed] = colour(
+                _BACKGROUND[None], np.zeros(1), np.zeros(1, bool), noise[changed]
+            )
+            rgb[k, ch] = colour(a_k, l_k, sh_k, noise[ch])
+            rgb[k, gone] = colour(alb[gone], ndotl[gone], still, noise[gone])
         return Layers(
             depth.reshape(k_n, h, w),
             rgb.reshape(k_n, h, w, 3),
