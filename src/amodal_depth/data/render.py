@@ -229,10 +229,11 @@ class Renderer:
 
     def _shadow_rays(self, pts: np.ndarray, nrm: np.ndarray) -> np.ndarray:
         """Rays from each surface point (lifted off it) to the light; t in [0, 1] spans it."""
-        org = pts + nrm * _SHADOW_EPS
         rays = np.empty((len(pts), 6), np.float32)
-        rays[:, :3] = org
-        rays[:, 3:] = self._light32 - org
+        org = rays[:, :3]
+        np.multiply(nrm, np.float32(_SHADOW_EPS), out=org)
+        org += pts
+        np.subtract(self._light32, org, out=rays[:, 3:])
         return rays
 
     def _blocked(self, k: int, rays: np.ndarray) -> np.ndarray:
@@ -250,7 +251,8 @@ class Renderer:
         d = hits.depth.reshape(g_n, npx)[win, pix]
         rays = self.rays(cam).reshape(npx, 6)
         dirs = rays[pix, 3:] if len(pix) < npx else rays[:, 3:]
-        pts = self.origin.astype(np.float32) + d[:, None] * dirs
+        pts = d[:, None] * dirs
+        pts += self.origin.astype(np.float32)
         tri = self.tri_offset[win] + hits.prim.reshape(g_n, npx)[win, pix]
         attr, tri_normal = self._tables()
         nrm = tri_normal[tri]
@@ -258,8 +260,9 @@ class Renderer:
         nrm[flip] *= -1.0
         alb = _albedo(pts, tri, attr)
         to_l = self._light32 - pts
-        ndotl = np.einsum("ij,ij->i", nrm, to_l) / np.linalg.norm(to_l, axis=1)
-        return pts, nrm, alb, np.maximum(ndotl, 0.0)
+        ndotl = np.einsum("ij,ij->i", nrm, to_l)
+        ndotl /= np.sqrt(np.einsum("ij,ij->i", to_l, to_l))
+        return pts, nrm, alb, np.maximum(ndotl, 0.0, out=ndotl)
 
     def shade(self, cam: Camera, hits: Hits, num_targets: int, noise: np.ndarray) -> Layers:
         """Compose the K layers from per-geometry hits (geometry order: targets, clutter,
