@@ -370,16 +370,16 @@ class Row:
         return max((s.n for s in self.stats.values()), default=0)
 
 
-def _decimals(x: float) -> int:
-    # 4 decimals, 5 for small numbers such as point-cloud RMSEs around 0.01
-    return 5 if 0 < abs(x) < 0.05 else 4
+SMALL_METRICS = frozenset({"pc_rmse"})
+"""Metrics around 0.01 (point-cloud RMSE of [0,1]-normalised depth): shown with 5 decimals."""
 
 
-def fmt_stat(s: Stat) -> str:
-    """'0.1234 ± 0.0056' (n >= 2), '0.1234' (n = 1), '—' (no value)."""
+def fmt_stat(s: Stat, metric: str = "") -> str:
+    """'0.1234 ± 0.0056' (n >= 2), '0.1234' (n = 1), '—' (no value); one decimal count per
+    metric so that a column lines up."""
     if s.n == 0 or math.isnan(s.mean):
         return "—"
-    d = _decimals(s.mean)
+    d = 5 if metric in SMALL_METRICS else 4
     if s.n < 2 or math.isnan(s.std):
         return f"{s.mean:.{d}f}"
     return f"{s.mean:.{d}f} ± {s.std:.{d}f}"
@@ -441,7 +441,7 @@ def markdown_table(rows: Sequence[Row], columns: Sequence[tuple[str, str]]) -> s
     for r in rows:
         n = str(r.n) if r.kind == "variant" else "—"
         lines.append(
-            "| " + " | ".join([r.label, n, *(fmt_stat(r.stats[c]) for c in columns)]) + " |"
+            "| " + " | ".join([r.label, n, *(fmt_stat(r.stats[c], c[1]) for c in columns)]) + " |"
         )
     return "\n".join(lines) + "\n"
 
@@ -586,7 +586,7 @@ def claims_markdown(runs: dict[str, list[dict]]) -> str:
             lines.append(
                 f"| {VARIANT_LABELS[c.better]} > {VARIANT_LABELS[c.worse]} | "
                 f"{METRIC_LABELS[c.metric]} | {region} | {'yes' if _paper_says(c) else 'no'} | "
-                f"{fmt_stat(v.a)} | {fmt_stat(v.b)} | {eff} | {_fmt_p(v.p)} | "
+                f"{fmt_stat(v.a, c.metric)} | {fmt_stat(v.b, c.metric)} | {eff} | {_fmt_p(v.p)} | "
                 f"{v.verdict}{direction} |"
             )
     lines.append("")
