@@ -67,8 +67,9 @@ class TrainConfig:
     preset: str = "cpu"
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0
-    steps: int = 3000
-    """Optimiser steps (not epochs): the budget is wall time on 2 cores."""
+    steps: int = 1200
+    """Optimiser steps (not epochs): the budget is wall time. 1200 x 4 images at the cpu
+    size is ~17 min on 2 idle cores (benchmarks/bench_models.py: ~4.7 train img/s)."""
     batch_size: int = 4
     """Images per step; each image brings its K layers, so the encoder sees batch*K items."""
     lr: float = 1e-3
