@@ -95,3 +95,16 @@ def _edit(root, **kv):
     m = json.loads(p.read_text())
     m.update(kv)
     p.write_text(json.dumps(m))
+
+
+def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        _dataset(tmp_path)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "samples" / "000000").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "manifest.json").stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob(".*.tmp")) and not list((tmp_path / "samples").glob(".*"))

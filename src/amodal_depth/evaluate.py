@@ -25,8 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,12 +36,12 @@ from tqdm import tqdm
 from amodal_depth.data.format import (
     SAMPLES_DIR,
     LayeredSample,
-    atomic_write_json,
     read_manifest,
     read_sample,
     split_ids,
 )
 from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_write_json, atomic_write_text
 from amodal_depth.metrics import (
     CONSISTENCY_KEYS,
     CONSISTENCY_REGIONS,
@@ -367,15 +365,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         w.writerow(
             {k: ("" if isinstance(v, float) and math.isnan(v) else _fmt(v)) for k, v in r.items()}
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, buf.getvalue())
 
 
 def _fmt(v: Any) -> Any:

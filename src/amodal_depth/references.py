@@ -20,8 +20,6 @@ A sample is a `LayeredSample` (data.format) or a dataset item dict with `depth`,
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from amodal_depth.data.format import (
     read_png,
     split_ids,
 )
+from amodal_depth.fileio import atomic_path
 
 REFERENCES = ("visible_only", "object_fill", "mean_depth")
 
@@ -113,16 +112,8 @@ class MeanDepthMap:
 
     def save(self, path: str | Path) -> None:
         """Write the map as .npy (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, self.depth)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, self.depth)
 
     @classmethod
     def load(cls, path: str | Path) -> MeanDepthMap:

@@ -42,8 +42,9 @@ from amodal_depth.config import (
     preset,
     reproduce_plan,
 )
-from amodal_depth.data.format import atomic_write_json, read_manifest
+from amodal_depth.data.format import read_manifest
 from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_write_json
 
 REFERENCES = ("mean_depth", "visible_only", "object_fill")
 LOSS_CURVE_POINTS = 100

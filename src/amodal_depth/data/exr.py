@@ -20,15 +20,14 @@ and odd positions (two halves), delta-coded (+128), then deflated (or run-length
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from amodal_depth.data.format import FormatError
+from amodal_depth.fileio import atomic_write_bytes
 
 MAGIC = b"\x76\x2f\x31\x01"
 _TYPES = {0: np.dtype("<u4"), 1: np.dtype("<f2"), 2: np.dtype("<f4")}
@@ -237,18 +236,4 @@ def write_exr(
         pos += len(c)
     blob = header + struct.pack(f"<{len(offsets)}Q", *offsets) + b"".join(chunks)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        _umask_mode(tmp)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask_mode(path: str) -> None:
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    atomic_write_bytes(path, blob)

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_write_json, default_mode
 
 FORMAT_NAME = "amodal-layers"
 FORMAT_VERSION = 1
@@ -208,20 +209,6 @@ def read_json(path: Path) -> Any:
         raise FormatError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from e
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write JSON next to `path` under a temporary name, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------------------
 # writing
 
@@ -248,6 +235,7 @@ def write_sample(root: Path, sample_id: str, s: LayeredSample) -> Path:
     final = samples / sample_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{sample_id}.", suffix=".tmp", dir=samples))
     try:
+        tmp.chmod(default_mode(directory=True))  # mkdtemp's 0700 would hide the dataset
         _write_png(tmp / "rgb.png", s.rgb)
         _write_json(tmp / "camera.json", s.camera.to_dict())
         _write_json(tmp / "meta.json", s.meta)

@@ -8,14 +8,13 @@ over the input image (visible part green, hidden part red), and object_depth_k.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from amodal_depth.data.format import LayeredSample, read_manifest, read_sample
 from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_write_bytes
 
 
 def sample_ids(manifest: dict, split: str | None, root: Path) -> list[str]:
@@ -105,19 +104,5 @@ def write_montage(
     sid = ids[index]
     s = read_sample(root, sid, manifest)
     data = render_montage(s, f"{root.name} / sample {sid} ({split or 'all'} #{index})")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        _umask_mode(tmp)  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(out, data)
     return out
-
-
-def _umask_mode(path: str) -> None:
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
