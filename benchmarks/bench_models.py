@@ -75,7 +75,8 @@ def bench_variant(variant: str, steps: int, warmup: int, repeats: int) -> dict:
     one = _batch(1, k, h, w)
     x, guidance = normalize_image(one["rgb"]), build_guidance(one["amodal"])
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+    # Grad mode on: FlopCounterMode's module tracker fails on ade_multibatch under no_grad.
+    with FlopCounterMode(display=False) as fc:
         model(x, guidance)
     flops = fc.get_total_flops()
 

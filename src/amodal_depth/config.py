@@ -67,9 +67,10 @@ class TrainConfig:
     preset: str = "cpu"
     model: ModelConfig = field(default_factory=ModelConfig)
     seed: int = 0
-    steps: int = 1200
-    """Optimiser steps (not epochs): the budget is wall time. 1200 x 4 images at the cpu
-    size is ~17 min on 2 idle cores (benchmarks/bench_models.py: ~4.7 train img/s)."""
+    steps: int = 1000
+    """Optimiser steps (not epochs): the budget is wall time. 1000 x 4 images at the cpu
+    size take ~14 min (ade, 4.7 img/s) to ~21 min (ade_multibatch, 3.2 img/s) on 2 idle
+    cores (benchmarks/bench_models.py); every variant gets the same steps and data."""
     batch_size: int = 4
     """Images per step; each image brings its K layers, so the encoder sees batch*K items."""
     lr: float = 1e-3
