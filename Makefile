@@ -33,8 +33,16 @@ test: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest
 
+# The main job end to end on built-in data, in a few minutes on 2 cores: render a small
+# dataset, check it, draw one sample, train and evaluate the four variants (quick preset, one
+# seed) and write the report with both tables. Rerunning resumes (finished runs are reused).
+QS := quickstart_out
 quickstart: setup
-	$(BIN)/amodal-depth quickstart --out quickstart_out
+	$(BIN)/amodal-depth reproduce --preset quick --out $(QS)/report --work $(QS)/work
+	$(BIN)/amodal-depth data verify $(QS)/work/data
+	$(BIN)/amodal-depth data show $(QS)/work/data --split test --index 0 --out $(QS)/sample.png
+	@echo
+	@echo "quickstart done: report $(QS)/report/README.md, sample montage $(QS)/sample.png"
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks
