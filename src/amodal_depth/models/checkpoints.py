@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from amodal_depth.config import ModelConfig
 from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_path
 from amodal_depth.models.model import AmodalDepthModel, build_model
 from amodal_depth.models.sizes import resolve_config
 
@@ -57,12 +58,8 @@ def save_model(
         format_version=FORMAT_VERSION,
         config=json.dumps(dataclasses.asdict(model.config)),
     )
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
