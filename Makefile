@@ -41,8 +41,15 @@ quickstart: setup
 	$(BIN)/amodal-depth reproduce --preset quick --out $(QS)/report --work $(QS)/work
 	$(BIN)/amodal-depth data verify $(QS)/work/data
 	$(BIN)/amodal-depth data show $(QS)/work/data --split test --index 0 --out $(QS)/sample.png
+	@# The committed cpu-preset ade_multibatch weights (docs/results/cpu), on fresh unseen scenes.
+	@if [ -f weights/model.safetensors ]; then \
+	  $(BIN)/amodal-depth data generate --out $(QS)/unseen --num 100 --seed 12345 --workers 2 && \
+	  $(BIN)/amodal-depth evaluate --weights weights/model.safetensors --data $(QS)/unseen \
+	    --split test --out $(QS)/weights_eval.json; \
+	fi
 	@echo
 	@echo "quickstart done: report $(QS)/report/README.md, sample montage $(QS)/sample.png"
+	@if [ -f $(QS)/weights_eval.json ]; then echo "committed weights on unseen scenes: $(QS)/weights_eval.json"; fi
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks
