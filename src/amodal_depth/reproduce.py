@@ -44,7 +44,7 @@ from amodal_depth.config import (
 )
 from amodal_depth.data.format import read_manifest
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_write_json
+from amodal_depth.fileio import atomic_path, atomic_write_json
 
 REFERENCES = ("mean_depth", "visible_only", "object_fill")
 LOSS_CURVE_POINTS = 100
@@ -288,8 +288,8 @@ def export_best_weights(out: Path, work: Path, dest: Path, variant: str = "ade_m
     weights = dest / "model.safetensors"
     meta = {"run": run_name(variant, seed), "selected_by": SELECTION}
     save_model(load_run(run_dir), weights, dtype=torch.float16, extra_metadata=meta)
-    shutil.copyfile(run_dir / CONFIG_NAME, dest / ".config.json.tmp")
-    (dest / ".config.json.tmp").replace(dest / "config.json")
+    with atomic_path(dest / "config.json") as tmp:
+        shutil.copyfile(run_dir / CONFIG_NAME, tmp)
     size_mb = weights.stat().st_size / 1e6
     atomic_write_json(
         dest / "metrics.json",

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from amodal_depth.config import ModelConfig, TrainConfig, to_dict, train_config_from_dict
 from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_path, atomic_write_json, atomic_write_text
 from amodal_depth.losses import LossWeights, layered_depth_loss
 from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
 
@@ -101,12 +102,6 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 # -------------------------------------------------------------------------------- data
@@ -236,9 +231,8 @@ def _save_checkpoint(
         "scheduler": sched.state_dict(),
         "rng": _rng_state(),
     }
-    tmp = run / (STATE_NAME + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, run / STATE_NAME)
+    with atomic_path(run / STATE_NAME) as tmp:
+        torch.save(state, tmp)
     save_model(model, run / WEIGHTS_NAME, extra_metadata={"step": str(step)})  # atomic
 
 
@@ -263,9 +257,7 @@ def _truncate_log(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:
             continue  # a line cut by the kill
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(x + "\n" for x in keep))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(x + "\n" for x in keep))
 
 
 # ------------------------------------------------------------------------------ model
@@ -445,7 +437,7 @@ def train(
     writer = None
     if d.main:
         run.mkdir(parents=True, exist_ok=True)
-        _atomic_json(
+        atomic_write_json(
             run / CONFIG_NAME,
             {
                 "train": to_dict(cfg),
@@ -532,7 +524,7 @@ def train(
     if d.main and end == cfg.steps and not (run / DONE_NAME).exists():
         if not math.isfinite(last_loss):  # killed between the last checkpoint and here
             last_loss = _last_logged_loss(run / LOG_NAME)
-        _atomic_json(
+        atomic_write_json(
             run / DONE_NAME,
             {
                 "steps": cfg.steps,
