@@ -45,11 +45,15 @@ quickstart: setup
 	@if [ -f weights/model.safetensors ]; then \
 	  $(BIN)/amodal-depth data generate --out $(QS)/unseen --num 100 --seed 12345 --workers 2 && \
 	  $(BIN)/amodal-depth evaluate --weights weights/model.safetensors --data $(QS)/unseen \
-	    --split test --out $(QS)/weights_eval.json; \
+	    --split test --out $(QS)/weights_eval.json && \
+	  $(BIN)/amodal-depth predict $(QS)/unseen/samples/000000/rgb.png --out $(QS)/predict \
+	    --masks $(QS)/unseen/samples/000000/amodal_1.png $(QS)/unseen/samples/000000/amodal_2.png \
+	      $(QS)/unseen/samples/000000/amodal_3.png; \
 	fi
 	@echo
 	@echo "quickstart done: report $(QS)/report/README.md, sample montage $(QS)/sample.png"
 	@if [ -f $(QS)/weights_eval.json ]; then echo "committed weights on unseen scenes: $(QS)/weights_eval.json"; fi
+	@if [ -f $(QS)/predict/predict.json ]; then echo "their layer depths of one unseen image: $(QS)/predict/overview.png"; fi
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks

@@ -239,6 +239,70 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_reproduce)
 
 
+# ---------------------------------------------------------------------------------- predict
+def _predict(a: argparse.Namespace) -> int:
+    from amodal_depth.predict import predict_files
+
+    p = predict_files(
+        a.image,
+        a.masks,
+        a.out,
+        weights=a.weights,
+        align=not a.no_align,
+        input_size=a.size,
+        device=a.device,
+    )
+    k = p.disparity.shape[0]
+    print(
+        f"{p.info['variant']}: {k} layers of {a.image} in {p.info['seconds']:.2f} s -> "
+        f"{a.out}/disparity.npy, layer_1..{k}.png, overview.png"
+    )
+    return 0
+
+
+def _input_size(text: str) -> int | tuple[int, int]:
+    return _size(text) if "x" in text.lower() else int(text)
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from amodal_depth.predict import WEIGHTS_ENV
+
+    p = sub.add_parser(
+        "predict",
+        help="layer depths of one image from the amodal masks of its objects",
+        description="Predict the K layer depths of IMAGE (layer k = the scene with o_1..o_{k-1} "
+        "removed) from the amodal masks of its K objects, front to back. Writes OUT/"
+        "disparity.npy ([K,H,W] float32 relative inverse depth, larger = nearer), "
+        "layer_<k>.png, overview.png and predict.json (docs/predict.md).",
+    )
+    p.add_argument("image", help="RGB image (PNG, JPEG, ...)")
+    p.add_argument(
+        "--masks", nargs="+", required=True, metavar="M.png",
+        help="amodal mask of each object, nearest first (0/255 PNGs of the image's size)",
+    )  # fmt: skip
+    p.add_argument("--out", required=True, help="folder to write the results to")
+    p.add_argument(
+        "--weights",
+        default=None,
+        help=f"model weights (.safetensors); default ${WEIGHTS_ENV}, else the committed "
+        "weights/model.safetensors",
+    )
+    p.add_argument(
+        "--size",
+        type=_input_size,
+        default=None,
+        help="network input: short side N, or WxH (default: the model's, 168 for cpu weights)",
+    )
+    p.add_argument(
+        "--no-align",
+        action="store_true",
+        help="keep each layer's own scale and shift (default: fit layers 2..K to layer 1 "
+        "where nothing is removed)",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="default cpu")
+    p.set_defaults(func=_predict)
+
+
 # ---------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -250,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_train(sub)
     _add_reproduce(sub)
+    _add_predict(sub)
     return p
 
 

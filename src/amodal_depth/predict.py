@@ -1,0 +1,299 @@
+"""`amodal-depth predict`: one image and the amodal masks of its K objects -> K layer depths.
+
+What is written to OUT (docs/predict.md):
+  disparity.npy   float32 [K,H,W]: relative inverse depth of layer k = 1..K (larger = nearer),
+                  at the image's resolution. Like Depth Anything V2, the model knows depth only
+                  up to an unknown scale and shift in inverse depth: depth = 1/(s*d + t).
+  layer_<k>.png   layer k colourised (turbo: red = near), one colour range for all layers.
+  overview.png    the image with the K masks outlined, then the K layers side by side.
+  predict.json    what was run (image, masks, weights, variant, sizes, alignment) and the
+                  file list; written last, so its presence means the rest is complete.
+
+Layer alignment. The SSI loss trains each layer of the iterative variants on its own scale
+and shift, so their raw outputs do not share one. Where no object is removed between layer 1
+and layer k (outside the amodal masks of o_1..o_{k-1}) the true layers are equal, so by
+default every layer k >= 2 is fitted to layer 1 there by least squares (s_k, t_k); after that
+one (s, t) turns all K layers into depth, which is what a fused reconstruction needs.
+ade_multibatch already shares one normalisation across its K outputs (its fits are close to
+identity).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from amodal_depth.errors import UserError
+from amodal_depth.fileio import atomic_path, atomic_write_bytes, atomic_write_json
+
+WEIGHTS_ENV = "AMODAL_DEPTH_WEIGHTS"
+"""Environment variable naming the weights `predict` uses when --weights is not given."""
+
+MIN_STATIC_PIXELS = 64
+"""Fewer static pixels than this leave a layer unaligned (the fit would be noise)."""
+
+
+def default_weights() -> Path:
+    """$AMODAL_DEPTH_WEIGHTS, else weights/model.safetensors of the source checkout (the
+    committed cpu-preset ade_multibatch model). Raises UserError when neither exists."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise UserError(f"${WEIGHTS_ENV} = {env}: no such weights file")
+        return path
+    path = Path(__file__).resolve().parents[2] / "weights" / "model.safetensors"
+    if not path.is_file():
+        raise UserError(
+            f"no --weights given and no default weights at {path}; pass --weights FILE "
+            f"(a trained RUN/model.safetensors) or set ${WEIGHTS_ENV}"
+        )
+    return path
+
+
+# ------------------------------------------------------------------------------ reading
+def read_image(path: str | Path) -> np.ndarray:
+    """HxWx3 uint8 RGB from any image file OpenCV reads (alpha dropped, 16 bit scaled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such image file")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise UserError(f"{path}: not an image OpenCV can read (PNG, JPEG, ...)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """HxW bool: pixels brighter than half the file's range (any channel; 0/255 PNGs as in
+    the dataset format). `size` = (width, height) the mask must have."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such mask file")
+    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if m is None:
+        raise UserError(f"{path}: not an image OpenCV can read; masks are 0/255 PNGs")
+    if m.ndim == 3:
+        m = m[..., :3].max(axis=2) if m.shape[2] >= 3 else m[..., 0]
+    half = 0.5 if m.dtype.kind == "f" else np.iinfo(m.dtype).max / 2
+    mask = m > half
+    if size is not None and (mask.shape[1], mask.shape[0]) != size:
+        raise UserError(
+            f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{size[0]}x{size[1]}; masks must have the image's size"
+        )
+    if not mask.any():
+        raise UserError(f"{path}: mask is empty (no pixel above {half:g}); masks are 0/255")
+    return mask
+
+
+# ------------------------------------------------------------------------------ alignment
+def align_layers(disp: np.ndarray, amodal: np.ndarray) -> tuple[np.ndarray, list[list[float]]]:
+    """Fit each layer k >= 2 to layer 1 on the pixels outside the amodal masks of
+    o_1..o_{k-1}, by least squares in inverse depth.
+
+    disp [K,H,W], amodal [K,H,W] bool front to back -> (aligned [K,H,W] float32,
+    [[s_k, t_k] for k = 1..K]). Layer 1 keeps (1, 0); a layer with fewer than
+    MIN_STATIC_PIXELS static pixels is left as it is."""
+    from amodal_depth.metrics import scale_shift
+
+    disp = np.asarray(disp, np.float32)
+    amodal = np.asarray(amodal, bool)
+    if disp.ndim != 3 or amodal.shape != disp.shape:
+        raise UserError(
+            f"disparity and masks must both be [K,H,W], got {disp.shape} and {amodal.shape}"
+        )
+    out = disp.copy()
+    fits = [[1.0, 0.0]]
+    removed = np.zeros(disp.shape[1:], bool)
+    ref = disp[0].astype(np.float64)
+    for k in range(1, disp.shape[0]):
+        removed |= amodal[k - 1]
+        static = ~removed & np.isfinite(disp[k]) & np.isfinite(ref)
+        if static.sum() < MIN_STATIC_PIXELS:
+            fits.append([1.0, 0.0])
+            continue
+        # scale_shift ignores target values <= 0: here that is layer 1 at "infinity" (0).
+        s, t = scale_shift(disp[k], ref, static)
+        out[k] = (s * disp[k].astype(np.float64) + t).astype(np.float32)
+        fits.append([s, t])
+    return out, fits
+
+
+# ------------------------------------------------------------------------------ pictures
+def colourise(disp: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """HxW relative inverse depth -> HxWx3 uint8 RGB, turbo (red = near) over [lo, hi]."""
+    import matplotlib
+
+    x = (np.asarray(disp, np.float64) - lo) / max(hi - lo, 1e-12)
+    rgba = matplotlib.colormaps["turbo"](np.clip(np.nan_to_num(x), 0.0, 1.0))
+    return (rgba[..., :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def colour_range(disp: np.ndarray) -> tuple[float, float]:
+    """One range for every layer: the 1st..99th percentile of all finite values."""
+    v = disp[np.isfinite(disp)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(v, [1.0, 99.0])
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
+MASK_COLOURS = ((255, 80, 60), (60, 200, 255), (255, 220, 40), (160, 255, 90), (230, 90, 255))
+
+
+def outline_masks(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The image with the outline of each amodal mask drawn in its own colour."""
+    out = image.copy()
+    for i, m in enumerate(masks):
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, MASK_COLOURS[i % len(MASK_COLOURS)], 1)
+    return out
+
+
+def overview_png(image: np.ndarray, masks: np.ndarray, disp: np.ndarray, title: str) -> bytes:
+    """PNG bytes: the image with the mask outlines, then layer 1..K."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k_n = disp.shape[0]
+    h, w = image.shape[:2]
+    lo, hi = colour_range(disp)
+    fig, axes = plt.subplots(
+        1, k_n + 1, figsize=((k_n + 1) * 3.0, 3.0 * h / w + 0.7), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    axes[0, 0].imshow(outline_masks(image, masks))
+    axes[0, 0].set_title("input, amodal masks o_1..o_K", fontsize=8)
+    for k in range(k_n):
+        axes[0, k + 1].imshow(colourise(disp[k], lo, hi))
+        removed = "" if k == 0 else f" (o_1..o_{k} removed)" if k > 1 else " (o_1 removed)"
+        axes[0, k + 1].set_title(f"layer {k + 1}{removed}", fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise UserError(f"{path}: could not encode the PNG")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+# ------------------------------------------------------------------------------ predict
+@dataclass
+class Prediction:
+    """The result of `predict`: relative inverse depth per layer and how it was made."""
+
+    disparity: np.ndarray  # [K,H,W] float32, aligned to layer 1 when `aligned`
+    masks: np.ndarray  # [K,H,W] bool, front to back
+    fits: list[list[float]]  # (s_k, t_k) applied to layer k (identity when not aligned)
+    aligned: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def predict(
+    image: np.ndarray,
+    masks: np.ndarray,
+    model: Any,
+    align: bool = True,
+    input_size: int | tuple[int, int] | None = None,
+) -> Prediction:
+    """K layer depths of one image: image HxWx3 uint8 RGB, masks [K,H,W] bool (amodal masks
+    of o_1..o_K, front to back), `model` an AmodalDepthModel (e.g. from
+    models.checkpoints.load_model). input_size: see AmodalDepthModel.predict_layers."""
+    t0 = time.perf_counter()
+    disp = model.predict_layers(image, masks, input_size=input_size)
+    seconds = time.perf_counter() - t0
+    if align:
+        disp, fits = align_layers(disp, masks)
+    else:
+        fits = [[1.0, 0.0] for _ in range(disp.shape[0])]
+    info = {"seconds": round(seconds, 4), "variant": model.config.variant}
+    return Prediction(disp, np.asarray(masks, bool), fits, align, info)
+
+
+def predict_files(
+    image_path: str | Path,
+    mask_paths: list[str | Path],
+    out_dir: str | Path,
+    weights: str | Path | None = None,
+    align: bool = True,
+    input_size: int | tuple[int, int] | None = None,
+    device: str = "cpu",
+) -> Prediction:
+    """What `amodal-depth predict` does: read, check, predict, write OUT (module docstring)."""
+    image = read_image(image_path)
+    h, w = image.shape[:2]
+    if not mask_paths:
+        raise UserError("give the amodal mask of every object with --masks M1.png M2.png ...")
+    masks = np.stack([read_mask(p, (w, h)) for p in mask_paths])
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    wpath = Path(weights) if weights is not None else default_weights()
+    if not wpath.is_file():
+        raise UserError(f"{wpath}: no such weights file")
+
+    from amodal_depth.models.checkpoints import load_model
+    from amodal_depth.train import resolve_device
+
+    try:
+        model = load_model(wpath, device=resolve_device(device))
+    except UserError:
+        raise
+    except Exception as e:  # a corrupt or foreign file: one line
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{wpath}: cannot load model weights ({msg})") from e
+    k_model = model.config.num_layers
+    if len(mask_paths) != k_model:
+        raise UserError(
+            f"{wpath} predicts K = {k_model} layers, so it needs {k_model} masks "
+            f"(front to back); got {len(mask_paths)}"
+        )
+    pred = predict(image, masks, model, align=align, input_size=input_size)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predict.json").unlink(missing_ok=True)  # present only when the set is complete
+    with atomic_path(out / "disparity.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, pred.disparity.astype(np.float32))
+    lo, hi = colour_range(pred.disparity)
+    files = ["disparity.npy"]
+    for k in range(k_model):
+        name = f"layer_{k + 1}.png"
+        _write_png(out / name, colourise(pred.disparity[k], lo, hi))
+        files.append(name)
+    title = f"{Path(image_path).name}: {model.config.variant} ({wpath.name})"
+    atomic_write_bytes(out / "overview.png", overview_png(image, masks, pred.disparity, title))
+    files.append("overview.png")
+    pred.info.update(
+        {
+            "image": str(image_path),
+            "masks": [str(p) for p in mask_paths],
+            "weights": str(wpath),
+            "width": w,
+            "height": h,
+            "num_layers": k_model,
+            "output": "relative inverse depth (larger = nearer); depth = 1/(s*d + t) for an "
+            "unknown scale s and shift t",
+            "aligned_to_layer_1": align,
+            "layer_fits": pred.fits,
+            "files": files,
+        }
+    )
+    atomic_write_json(out / "predict.json", pred.info)
+    return pred
