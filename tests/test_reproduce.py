@@ -6,19 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from amodal_depth import reproduce as rp
 from amodal_depth.cli import main
 from amodal_depth.config import ReproducePlan
-from amodal_depth.data.format import (
-    Camera,
-    LayeredSample,
-    make_manifest,
-    write_manifest,
-    write_sample,
-)
+from conftest import write_flat_dataset  # tests/ is on sys.path under pytest
 
 W, H, K = 56, 42, 3
 VARIANTS = ["ade", "ade_multibatch"]
@@ -32,36 +25,11 @@ def _tiny_plan(name: str) -> ReproducePlan:
     )  # fmt: skip
 
 
-def _scene(rng: np.random.Generator) -> LayeredSample:
-    """A floor-to-wall gradient and K overlapping discs, o_1 in front."""
-    v, u = np.mgrid[0:H, 0:W]
-    background = (5.0 - 0.02 * v + 0.01 * u).astype(np.float32)
-    centres = [(int(rng.integers(14, 22)) + 8 * k, int(rng.integers(16, 24))) for k in range(K)]
-    amodal = np.stack([(u - cx) ** 2 + (v - cy) ** 2 < 100 for cx, cy in centres])
-    obj = np.where(amodal, (1.2 + 0.9 * np.arange(K))[:, None, None], 0).astype(np.float32)
-    depth = np.empty((K, H, W), np.float32)
-    for k in range(K):
-        d = background.copy()
-        for j in range(K - 1, k - 1, -1):  # paint back to front, from o_k on
-            d[amodal[j]] = obj[j][amodal[j]]
-        depth[k] = d
-    visible = amodal & (obj == depth[0][None])
-    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    layers = np.repeat(rgb[None], K, 0)
-    return LayeredSample(rgb, depth, layers, visible, amodal, obj, Camera.from_fov(W, H, 60.0))
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("repro-data")
-    rng = np.random.default_rng(1)
-    ids = [f"{i:06d}" for i in range(12)]
-    for sid in ids:
-        write_sample(root, sid, _scene(rng))
-    write_manifest(
-        root, make_manifest(K, W, H, {"train": ids[:8], "val": ids[8:10], "test": ids[10:]}, {})
-    )
-    return root
+    splits = {"train": range(8), "val": [8, 9], "test": [10, 11]}
+    return write_flat_dataset(root, num=12, width=W, height=H, num_layers=K, splits=splits)
 
 
 class _Counter:

@@ -16,52 +16,18 @@ import torch
 from amodal_depth import train as train_mod
 from amodal_depth.cli import main
 from amodal_depth.config import VARIANTS, TrainConfig, preset
-from amodal_depth.data.format import (
-    Camera,
-    LayeredSample,
-    make_manifest,
-    write_manifest,
-    write_sample,
-)
 from amodal_depth.errors import UserError
 from amodal_depth.train import WarmupCosine, load_run, train
+from conftest import write_flat_dataset  # tests/ is on sys.path under pytest
 
 W, H, K = 56, 42, 3
-
-
-def _sample(rng: np.random.Generator) -> LayeredSample:
-    """A slanted wall and K boxes, o_1 nearest, each o_k overlapping o_{k-1}."""
-    v, u = np.mgrid[0:H, 0:W]
-    wall = (4.0 + 0.03 * u + 0.02 * v).astype(np.float32)
-    amodal = np.zeros((K, H, W), bool)
-    object_depth = np.zeros((K, H, W), np.float32)
-    x0, y0 = int(rng.integers(2, 10)), int(rng.integers(2, 10))
-    for k in range(K):
-        r = (slice(y0 + 4 * k, y0 + 4 * k + 16), slice(x0 + 9 * k, x0 + 9 * k + 16))
-        amodal[k][r] = True
-        object_depth[k][r] = 1.5 + 0.8 * k + float(rng.uniform(0, 0.3))
-    depth = np.zeros((K, H, W), np.float32)
-    for k in range(K):
-        d = wall.copy()
-        for j in range(K - 1, k - 1, -1):
-            d = np.where(amodal[j], np.minimum(d, object_depth[j]), d)
-        depth[k] = d
-    visible = np.stack([amodal[k] & (object_depth[k] == depth[0]) for k in range(K)])
-    rgb = (rng.random((H, W, 3)) * 255).astype(np.uint8)
-    cam = Camera.from_fov(W, H, 60.0)
-    return LayeredSample(rgb, depth, np.repeat(rgb[None], K, 0), visible, amodal, object_depth, cam)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("layers")
-    rng = np.random.default_rng(0)
-    ids = [f"{i:06d}" for i in range(8)]
-    for sid in ids:
-        write_sample(root, sid, _sample(rng))
-    splits = {"train": ids[:6], "val": ids[6:], "test": ids[6:]}
-    write_manifest(root, make_manifest(K, W, H, splits, {"test": True}))
-    return root
+    splits = {"train": range(6), "val": [6, 7], "test": [6, 7]}
+    return write_flat_dataset(root, num=8, width=W, height=H, num_layers=K, splits=splits)
 
 
 def _cfg(variant: str = "ade", **kw) -> TrainConfig:
@@ -207,11 +173,14 @@ def test_cli_train(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_ddp_two_processes_match_one(data: Path, tmp_path: Path) -> None:
-    """torchrun with 2 CPU processes (gloo): 2 steps, each rank reading half of each batch,
-    see the same losses and gradient norms as one process reading whole batches. (Weights
-    are not compared: Adam's first steps move every weight by ~lr * sign(grad), so float
-    noise in gradients that are ~0 by the loss's shift invariance shows up at ~lr.)"""
-    cfg_args = ["--preset", "quick", "--steps", "2", "--batch-size", "2", "--device", "cpu"]
+    """torchrun with 2 CPU processes (gloo), each rank reading half of each batch, against one
+    process reading whole batches. Step 1 starts from identical weights, so its losses and
+    gradient norm must agree to float noise: that is the DDP contract (same forward, averaged
+    gradients). Step 2 (after DDP's bucket rebuild) agrees only loosely: Adam's first step
+    moves every weight by ~lr * sign(grad), so float noise in gradients that are ~0 by the
+    loss's shift invariance moves those weights by ~lr in either direction."""
+    cfg_args = ["--preset", "quick", "--steps", "2", "--batch-size", "2", "--device", "cpu",
+                "--log-every", "1"]  # fmt: skip
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -223,11 +192,12 @@ def test_ddp_two_processes_match_one(data: Path, tmp_path: Path) -> None:
     single = tmp_path / "single"
     assert main(["train", "--variant", "ade", "--data", str(data),
                  "--out", str(single), *cfg_args]) == 0  # fmt: skip
-    (a,) = [r for r in _log(out) if "total" in r]  # quick logs every 5 steps and the last
-    (b,) = [r for r in _log(single) if "total" in r]
-    assert a["step"] == b["step"] == 2
+    a1, a2 = [r for r in _log(out) if "total" in r]
+    b1, b2 = [r for r in _log(single) if "total" in r]
+    assert a1["step"] == b1["step"] == 1 and a2["step"] == b2["step"] == 2
     for key in ("total", "ssi", "grad", "grad_norm"):
-        assert a[key] == pytest.approx(b[key], rel=1e-4), key
+        assert a1[key] == pytest.approx(b1[key], rel=1e-4), key
+        assert a2[key] == pytest.approx(b2[key], rel=5e-2), key
     _assert_same(_weights(out), _weights(single), atol=3e-3)
 
 

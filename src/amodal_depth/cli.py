@@ -148,7 +148,13 @@ def _train(a: argparse.Namespace) -> int:
     cfg = preset(a.preset, a.variant)
     if a.init:
         cfg = finetune_from(cfg, a.init)
-    overrides = {"steps": a.steps, "seed": a.seed, "batch_size": a.batch_size, "lr": a.lr}
+    overrides = {
+        "steps": a.steps,
+        "seed": a.seed,
+        "batch_size": a.batch_size,
+        "lr": a.lr,
+        "log_every": a.log_every,
+    }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run = train(cfg, a.data, a.out, resume=a.resume, device=a.device)
     print(f"trained {cfg.model.variant} ({cfg.preset} preset, {cfg.steps} steps) -> {run}")
@@ -175,6 +181,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=None, help="images per step, all ranks")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    p.add_argument(
+        "--log-every", type=int, default=None, help="steps between log lines (preset's default)"
+    )
     p.add_argument(
         "--init",
         default=None,
