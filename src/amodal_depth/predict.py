@@ -252,13 +252,7 @@ def predict_files(
     from amodal_depth.models.checkpoints import load_model
     from amodal_depth.train import resolve_device
 
-    try:
-        model = load_model(wpath, device=resolve_device(device))
-    except UserError:
-        raise
-    except Exception as e:  # a corrupt or foreign file: one line
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{wpath}: cannot load model weights ({msg})") from e
+    model = load_model(wpath, device=resolve_device(device))  # bad files: one-line UserError
     k_model = model.config.num_layers
     if len(mask_paths) != k_model:
         raise UserError(
