@@ -27,7 +27,6 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from amodal_depth.config import (
 from amodal_depth.data.format import read_manifest
 from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_path, atomic_write_json
+from amodal_depth.provenance import git_commit
 
 REFERENCES = ("mean_depth", "visible_only", "object_fill")
 LOSS_CURVE_POINTS = 100
@@ -53,25 +53,6 @@ SELECTION = "lowest mean invisible-region RMSE on the val split (test is never u
 
 
 # ------------------------------------------------------------------------------ helpers
-def git_commit() -> str | None:
-    """HEAD of the repository holding this file, '+dirty' when tracked files differ."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -206,10 +187,17 @@ def ensure_references(plan: ReproducePlan, data: Path, out: Path, work: Path) ->
 
 
 def train_and_evaluate(
-    plan: ReproducePlan, variant: str, seed: int, data: Path, work: Path, out: Path
+    plan: ReproducePlan,
+    variant: str,
+    seed: int,
+    data: Path,
+    work: Path,
+    out: Path,
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """One run: train (or resume, or reuse when done.json exists), evaluate on test and val,
-    write OUT/runs/<variant>-seed<S>.json and return it."""
+    write OUT/runs/<variant>-seed<S>.json and return it. `commit` is the code the calling
+    process loaded (git_commit() at its start), recorded with the result."""
     from amodal_depth.evaluate import evaluate
     from amodal_depth.train import DONE_NAME, LOG_NAME, load_run, train
 
@@ -255,7 +243,7 @@ def train_and_evaluate(
         },
         "eval_wall_time_s": t_eval,
         "config": dataclasses.asdict(cfg),
-        "commit": git_commit(),
+        "commit": commit,
         "finished": _now(),
     }
     atomic_write_json(out / "runs" / f"{name}.json", result)
@@ -362,7 +350,9 @@ def reproduce(
         read_manifest(data)  # fail on a wrong --data before anything is written
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    commit = git_commit()
+    # Taken once, before anything is written: the code this process runs. Committing results
+    # while it runs moves HEAD but not the loaded code, so it must not be asked again later.
+    commit = git_commit((out,) + ((Path(export_weights),) if export_weights is not None else ()))
     cmd = command or canonical_command(
         preset_name, out, work, data, seeds, variants, workers, export_weights
     )
@@ -402,7 +392,7 @@ def reproduce(
             if (out / "runs" / f"{name}.json").is_file():
                 continue
             print(f"reproduce: [{i}/{total}] {name}")
-            r = train_and_evaluate(plan, variant, seed, data_root, work, out)
+            r = train_and_evaluate(plan, variant, seed, data_root, work, out, commit)
             rec.data.setdefault("runs", {})[name] = {
                 "train_wall_time_s": r["train"]["wall_time_s"],
                 "eval_wall_time_s": r["eval_wall_time_s"],

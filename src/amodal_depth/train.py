@@ -22,7 +22,6 @@ import json
 import math
 import os
 import random
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_path, atomic_write_json, atomic_write_text
 from amodal_depth.losses import LossWeights, layered_depth_loss
 from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
+from amodal_depth.provenance import git_commit
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -88,20 +88,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if name.split(":")[0] not in ("cpu", "cuda"):
         raise UserError(f"unknown device {name!r}; use auto, cpu or cuda")
     return torch.device(name)
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 # -------------------------------------------------------------------------------- data
@@ -442,7 +428,7 @@ def train(
             {
                 "train": to_dict(cfg),
                 "data": str(data.resolve()),
-                "git_commit": _git_commit(),
+                "git_commit": git_commit(),
                 "world_size": d.world,
                 "torch": torch.__version__,
             },
