@@ -199,3 +199,25 @@ def test_build_report_writes_tables_claims_and_figures(tmp_path: Path) -> None:
     sentence = next(ln for ln in claims.splitlines() if "most consistent" in ln and "| all |" in ln)
     assert f"**{NOISE}**" in sentence
     assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind
+
+
+def test_header_lists_the_commit_of_every_session_that_finished_runs(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    for name, t in (("ade-seed0", "10:30"), ("ade-seed1", "10:50"), ("ade-seed2", "13:10")):
+        (tmp_path / "runs" / f"{name}.json").write_text(
+            json.dumps({"finished": f"2026-01-02T{t}:00+00:00"})
+        )
+    sessions = [
+        {"commit": "a" * 40, "started": "2026-01-02T09:59:00+00:00", "wall_time_s": 0.0},
+        {"commit": "b" * 40, "started": "2026-01-02T10:00:00+00:00", "wall_time_s": 3600.0},
+        {"commit": "c" * 40, "started": "2026-01-02T13:00:00+00:00", "wall_time_s": 900.0},
+        {"commit": "d" * 40, "started": "2026-01-02T14:00:00+00:00", "wall_time_s": 2.0},
+    ]
+    (tmp_path / "reproduction.json").write_text(
+        json.dumps({"last": {"commit": "d" * 40}, "sessions": sessions})
+    )
+    assert report.info_from_record(tmp_path)["commit"] == (
+        "bbbbbbbbbbbb (2026-01-02 10:00 UTC, 1.00 h, 2 runs); "
+        "cccccccccccc (2026-01-02 13:00 UTC, 0.25 h, 1 run); "
+        "dddddddddddd (2026-01-02 14:00 UTC, 0.00 h, report and export only)"
+    )

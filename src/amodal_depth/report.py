@@ -27,6 +27,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -767,7 +768,7 @@ def _status_lines(runs: dict[str, list[dict]], info: dict[str, Any]) -> list[str
         lines.append(f"- Runs finished: {done}.")
     for key, label in (
         ("command", "Command"),
-        ("commit", "Code commit"),
+        ("commit", "Code commit per session"),
         ("data", "Dataset"),
         ("wall_time_h", "Total wall time (hours, all sessions)"),
         ("machine", "Machine"),
@@ -776,6 +777,35 @@ def _status_lines(runs: dict[str, list[dict]], info: dict[str, Any]) -> list[str
             val = info[key]
             lines.append(f"- {label}: `{val}`" if key == "command" else f"- {label}: {val}")
     return lines
+
+
+def _session_commits(sessions: list[dict[str, Any]], runs_dir: Path) -> str:
+    """'<commit> (<start>, <hours> h, <n> runs), …' for every session that finished runs, and
+    the last one (which wrote the report): a reproduction resumed over several sessions ran
+    at several commits. A run belongs to the session whose time span holds its `finished`."""
+    finished = []
+    for f in sorted(runs_dir.glob("*.json")):
+        try:
+            finished.append(datetime.fromisoformat(json.loads(f.read_text())["finished"]))
+        except (KeyError, ValueError, json.JSONDecodeError):
+            continue
+    parts = []
+    for i, ses in enumerate(sessions):
+        try:
+            start = datetime.fromisoformat(ses["started"])
+        except (KeyError, ValueError):
+            continue
+        wall = float(ses.get("wall_time_s") or 0.0)
+        end = start + timedelta(seconds=wall + 1.0)
+        n = sum(start <= t <= end for t in finished)
+        if n == 0 and i != len(sessions) - 1:
+            continue  # an aborted start
+        what = f"{n} run{'s' if n != 1 else ''}" if n else "report and export only"
+        parts.append(
+            f"{str(ses.get('commit') or 'unknown')[:12]} "
+            f"({start:%Y-%m-%d %H:%M} UTC, {wall / 3600:.2f} h, {what})"
+        )
+    return "; ".join(parts)
 
 
 def info_from_record(out: str | Path) -> dict[str, Any]:
@@ -788,7 +818,8 @@ def info_from_record(out: str | Path) -> dict[str, Any]:
     total = float(d.get("total_wall_time_s") or 0.0)
     return {
         "command": last.get("command", ""),
-        "commit": last.get("commit", ""),
+        "commit": _session_commits(d.get("sessions", []), Path(out) / "runs")
+        or last.get("commit", ""),
         "seeds": d.get("seeds"),
         "variants": d.get("variants", list(VARIANTS)),
         "data": d.get("data_description", ""),
