@@ -87,6 +87,13 @@ def test_variant_contract(variant: str, conv_stem: bool, tmp_path) -> None:
     assert half.pretrained.pos_embed.dtype == torch.float32
     with torch.no_grad():
         assert torch.allclose(half.eval()(rgb, guidance), ref, rtol=0.05, atol=0.05)
+    # Re-saving the same weights keeps the file (no binary churn); other weights replace it
+    # (atomically: a new inode).
+    inode = path.stat().st_ino
+    save_model(model, path, extra_metadata={"step": 3})
+    assert path.stat().st_ino == inode
+    save_model(model, path, extra_metadata={"step": 4})
+    assert path.stat().st_ino != inode and load_model(path).config == model.config
 
     # Layer independence: iterative variants ignore the other layers' guidance.
     changed = guidance.clone()

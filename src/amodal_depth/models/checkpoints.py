@@ -41,7 +41,11 @@ def save_model(
     extra_metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Write `model` to `path` (safetensors, atomic). dtype (e.g. torch.float16) casts the
-    floating tensors; extra_metadata values are stored as strings (JSON for non-strings)."""
+    floating tensors; extra_metadata values are stored as strings (JSON for non-strings).
+
+    An existing file holding the same tensors and metadata is left untouched: safetensors
+    writes the metadata in a different order on each call, and a re-export should not turn a
+    committed file into a binary diff."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -58,9 +62,26 @@ def save_model(
         format_version=FORMAT_VERSION,
         config=json.dumps(dataclasses.asdict(model.config)),
     )
+    if _same_content(path, tensors, meta):
+        return path
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
+
+
+def _same_content(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            if (f.metadata() or {}) != meta or set(f.keys()) != set(tensors):
+                return False
+            return all(
+                (old := f.get_tensor(k)).dtype == t.dtype and torch.equal(old, t)
+                for k, t in tensors.items()
+            )
+    except Exception:  # unreadable or foreign: overwrite it
+        return False
 
 
 def _is_pickle(path: Path) -> bool:
