@@ -25,17 +25,18 @@ import numpy as np
 from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.evaluate import _predict_model_batch
 from amodal_depth.fileio import atomic_write_json
-from amodal_depth.metrics import depth_metrics, region_masks, scale_shift, valid_depth
+from amodal_depth.metrics import (
+    depth_from_disparity,
+    depth_metrics,
+    inverse_depth_fit,
+    region_masks,
+    valid_depth,
+)
 from amodal_depth.models.checkpoints import load_model
 from amodal_depth.predict import align_layers
 
 PROTOCOLS = ("per_layer_fit", "layer1_raw", "layer1_aligned")
 KEYS = ("rmse", "abs_rel", "delta_1_05", "delta1")
-
-
-def _to_depth(disp: np.ndarray, s: float, t: float) -> np.ndarray:
-    inv = s * disp.astype(np.float64) + t
-    return 1.0 / np.clip(inv, 1e-2, None)  # at most 100 m, as metrics.disparity_to_depth
 
 
 def score_model(weights: Path, data: Path, split: str, max_images: int | None) -> dict:
@@ -52,16 +53,15 @@ def score_model(weights: Path, data: Path, split: str, max_images: int | None) -
         aligned, _ = align_layers(disp, s.amodal)
         gt = s.depth.astype(np.float64)
         valid = valid_depth(gt)
-        inv1 = np.where(valid[0], 1.0 / np.where(valid[0], gt[0], 1.0), 0.0)
-        fits = {"raw": scale_shift(disp[0], inv1, valid[0])}
-        fits["aligned"] = scale_shift(aligned[0], inv1, valid[0])
+        # Layer 1's fit is the one a reconstruction can know; it is applied to layers 2..K.
+        fit_raw = inverse_depth_fit(disp[0], gt[0], valid[0])
+        fit_aligned = inverse_depth_fit(aligned[0], gt[0], valid[0])
         for k in range(1, gt.shape[0]):
-            inv_k = np.where(valid[k], 1.0 / np.where(valid[k], gt[k], 1.0), 0.0)
-            own = scale_shift(disp[k], inv_k, valid[k])
+            own = inverse_depth_fit(disp[k], gt[k], valid[k])
             preds = {
-                "per_layer_fit": _to_depth(disp[k], *own),
-                "layer1_raw": _to_depth(disp[k], *fits["raw"]),
-                "layer1_aligned": _to_depth(aligned[k], *fits["aligned"]),
+                "per_layer_fit": depth_from_disparity(disp[k], *own),
+                "layer1_raw": depth_from_disparity(disp[k], *fit_raw),
+                "layer1_aligned": depth_from_disparity(aligned[k], *fit_aligned),
             }
             regions = region_masks(gt[k], s.amodal[k], s.visible[k])
             for p, depth in preds.items():

@@ -178,6 +178,9 @@ def test_bad_inputs_give_one_line(
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     _err(capsys, ["predict", image, "--masks", *masks, "--weights", str(bad), "--out", str(out)])
+    err = _err(capsys, ["predict", image, "--masks", *masks, "--weights",
+                        str(tmp_path / "none.safetensors"), "--out", str(out)])  # fmt: skip
+    assert "none.safetensors" in err and "does not exist" in err
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "missing.safetensors"))
     assert WEIGHTS_ENV in _err(capsys, ["predict", image, "--masks", *masks, "--out", str(out)])
     assert not out.exists()

@@ -122,6 +122,28 @@ def depth_metrics(pred: Any, gt: Any, mask: Any = None, align: bool = True) -> d
     return {k: out[k] for k in DEPTH_KEYS}
 
 
+def inverse_depth_fit(pred_disp: Any, gt_depth: Any, mask: Any = None) -> tuple[float, float]:
+    """(s, t): least squares of s*disp + t against 1/gt on `mask` (valid gt pixels only)."""
+    d, g = _f64(pred_disp), _f64(gt_depth)
+    if d.shape != g.shape:
+        raise ValueError(f"prediction has shape {d.shape}, gt {g.shape}")
+    m = _mask(mask, g.shape) & np.isfinite(d) & np.isfinite(g) & (g > 0)
+    inv = np.zeros_like(g)
+    np.divide(1.0, g, out=inv, where=m)
+    return _fit_scale_shift(d[m], inv[m])
+
+
+def depth_from_disparity(
+    pred_disp: Any, s: float, t: float, *, min_depth: float = 1e-3, max_depth: float = 100.0
+) -> np.ndarray:
+    """depth = 1 / max(s*disp + t, 1e-6), clipped to [min_depth, max_depth] metres so that an
+    aligned disparity near or below zero gives a far but finite depth (100 m is ten times the
+    deepest room the generator makes). Non-finite predictions stay NaN."""
+    with np.errstate(invalid="ignore"):
+        depth = 1.0 / np.maximum(s * _f64(pred_disp) + t, MIN_ALIGNED)
+        return np.clip(depth, min_depth, max_depth)
+
+
 def disparity_to_depth(
     pred_disp: Any,
     gt_depth: Any,
@@ -130,23 +152,10 @@ def disparity_to_depth(
     min_depth: float = 1e-3,
     max_depth: float = 100.0,
 ) -> np.ndarray:
-    """Metric depth from a model's relative inverse depth, for evaluation.
-
-    (s, t) = least squares of s*disp + t against 1/gt on `mask` (valid gt pixels only);
-    depth = 1 / max(s*disp + t, 1e-6), then clipped to [min_depth, max_depth] metres so that
-    an aligned disparity near or below zero gives a far but finite depth (100 m is ten times
-    the deepest room the generator makes). Non-finite predictions stay NaN.
-    """
-    d, g = _f64(pred_disp), _f64(gt_depth)
-    if d.shape != g.shape:
-        raise ValueError(f"prediction has shape {d.shape}, gt {g.shape}")
-    m = _mask(mask, g.shape) & np.isfinite(d) & np.isfinite(g) & (g > 0)
-    inv = np.zeros_like(g)
-    np.divide(1.0, g, out=inv, where=m)
-    s, t = _fit_scale_shift(d[m], inv[m])
-    with np.errstate(invalid="ignore"):
-        depth = 1.0 / np.maximum(s * d + t, MIN_ALIGNED)
-        return np.clip(depth, min_depth, max_depth)
+    """Metric depth from a model's relative inverse depth, for evaluation: the
+    `inverse_depth_fit` of the map on `mask`, applied by `depth_from_disparity`."""
+    s, t = inverse_depth_fit(pred_disp, gt_depth, mask)
+    return depth_from_disparity(pred_disp, s, t, min_depth=min_depth, max_depth=max_depth)
 
 
 # ------------------------------------------------------------------------------ consistency

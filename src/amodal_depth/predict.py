@@ -14,8 +14,8 @@ and shift, so their raw outputs do not share one. Where no object is removed bet
 and layer k (outside the amodal masks of o_1..o_{k-1}) the true layers are equal, so by
 default every layer k >= 2 is fitted to layer 1 there by least squares (s_k, t_k); after that
 one (s, t) turns all K layers into depth, which is what a fused reconstruction needs.
-ade_multibatch already shares one normalisation across its K outputs (its fits are close to
-identity).
+ade_multibatch's raw layers already nearly share layer 1's scale, so there the fit changes
+little (measured in docs/predict.md).
 """
 
 from __future__ import annotations
@@ -58,26 +58,27 @@ def default_weights() -> Path:
 
 
 # ------------------------------------------------------------------------------ reading
-def read_image(path: str | Path) -> np.ndarray:
-    """HxWx3 uint8 RGB from any image file OpenCV reads (alpha dropped, 16 bit scaled)."""
+def _imread(path: str | Path, flag: int, what: str, hint: str) -> np.ndarray:
+    """cv2.imread with a one-line UserError for a missing or unreadable file."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such image file")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        raise UserError(f"{path}: no such {what} file")
+    img = cv2.imread(str(path), flag)
     if img is None:
-        raise UserError(f"{path}: not an image OpenCV can read (PNG, JPEG, ...)")
+        raise UserError(f"{path}: not an image OpenCV can read{hint}")
+    return img
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """HxWx3 uint8 RGB from any image file OpenCV reads (alpha dropped, 16 bit scaled)."""
+    img = _imread(path, cv2.IMREAD_COLOR, "image", " (PNG, JPEG, ...)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """HxW bool: pixels brighter than half the file's range (any channel; 0/255 PNGs as in
     the dataset format). `size` = (width, height) the mask must have."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such mask file")
-    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if m is None:
-        raise UserError(f"{path}: not an image OpenCV can read; masks are 0/255 PNGs")
+    m = _imread(path, cv2.IMREAD_UNCHANGED, "mask", "; masks are 0/255 PNGs")
     if m.ndim == 3:
         m = m[..., :3].max(axis=2) if m.shape[2] >= 3 else m[..., 0]
     half = 0.5 if m.dtype.kind == "f" else np.iinfo(m.dtype).max / 2
@@ -246,8 +247,6 @@ def predict_files(
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
     wpath = Path(weights) if weights is not None else default_weights()
-    if not wpath.is_file():
-        raise UserError(f"{wpath}: no such weights file")
 
     from amodal_depth.models.checkpoints import load_model
     from amodal_depth.train import resolve_device
