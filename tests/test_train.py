@@ -15,7 +15,7 @@ import torch
 
 from amodal_depth import train as train_mod
 from amodal_depth.cli import main
-from amodal_depth.config import VARIANTS, TrainConfig, preset
+from amodal_depth.config import PRESETS, VARIANTS, TrainConfig, preset
 from amodal_depth.errors import UserError
 from amodal_depth.train import WarmupCosine, load_run, train
 from conftest import write_flat_dataset  # tests/ is on sys.path under pytest
@@ -229,3 +229,45 @@ def test_init_from_an_official_checkpoint(data: Path, tmp_path: Path) -> None:
     train(zero, data, run, resume=True, progress=False)  # resumes with the resolved dims
     with pytest.raises(UserError, match="no such file"):
         train(finetune_from(_cfg(), str(tmp_path / "nope.pth")), data, tmp_path / "r2")
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_trains_two_steps(data: Path, tmp_path: Path, name: str) -> None:
+    """Each training preset's recipe (augmentation, head width, schedule) runs: two steps at
+    the test size with the preset's model shrunk to the test encoder."""
+    cfg = preset(name, "ade_mha")
+    small = dataclasses.replace(cfg.model, encoder="vitq", embed_dim=None, depth=None,
+                                num_heads=None, conv_stem=True, pos_grid=8)  # fmt: skip
+    cfg = dataclasses.replace(cfg, model=small, steps=2, batch_size=2, width=W, height=H,
+                              warmup_steps=1, log_every=1, checkpoint_every=2, init=None,
+                              num_workers=0)  # fmt: skip
+    run = train(cfg, data, tmp_path / name, progress=False)
+    assert json.loads((run / "done.json").read_text())["steps"] == 2
+    saved = json.loads((run / "config.json").read_text())["train"]
+    assert saved["mask_perturb"] == preset(name).mask_perturb
+
+
+def test_perturbed_guidance_feeds_the_model_and_exact_masks_the_loss(data: Path) -> None:
+    """The loss of a batch depends on `guidance_amodal` only through the model's input."""
+    from amodal_depth.data.augment import AugmentConfig
+    from amodal_depth.data.dataset import AmodalLayersDataset
+
+    cfg = _cfg("ade")
+    ds = AmodalLayersDataset(data, "train", size=(W, H), augment=AugmentConfig(mask_prob=1.0))
+    batch = torch.utils.data.default_collate([ds[0], ds[1]])
+    assert not torch.equal(batch["guidance_amodal"], batch["amodal"])
+    torch.manual_seed(0)
+    from amodal_depth.models import build_model
+
+    model = build_model(cfg.model)
+    with torch.no_grad():  # a fresh model ignores its guidance (zero-initialised embedding)
+        for name, p in model.named_parameters():
+            if "guidance" in name:
+                p.normal_(0, 0.5)
+    exact = {**batch, "guidance_amodal": batch["amodal"]}
+    without = {k: v for k, v in batch.items() if k != "guidance_amodal"}
+    loss = train_mod._forward_loss(model, batch, cfg, "cpu")["total"]
+    loss_exact = train_mod._forward_loss(model, exact, cfg, "cpu")["total"]
+    loss_without = train_mod._forward_loss(model, without, cfg, "cpu")["total"]
+    assert torch.equal(loss_exact, loss_without)
+    assert not torch.equal(loss, loss_exact)

@@ -35,7 +35,7 @@ from typing import Any
 
 from amodal_depth import report
 from amodal_depth.config import (
-    PRESETS,
+    PLANS,
     VARIANTS,
     ReproducePlan,
     preset,
@@ -121,8 +121,8 @@ def canonical_command(
 def plan_for(
     preset_name: str, seeds: Sequence[int] | None, variants: Sequence[str] | None
 ) -> tuple[ReproducePlan, list[int], list[str]]:
-    if preset_name not in PRESETS:
-        raise UserError(f"unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}")
+    if preset_name not in PLANS:
+        raise UserError(f"unknown preset {preset_name!r}; choose one of {', '.join(PLANS)}")
     plan = reproduce_plan(preset_name)
     seed_list = list(plan.seeds if seeds is None else seeds)
     variant_list = list(VARIANTS if variants is None else variants)

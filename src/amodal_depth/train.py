@@ -92,11 +92,18 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 # -------------------------------------------------------------------------------- data
 def _open_dataset(data: Path, split: str, cfg: TrainConfig, *, train: bool):
+    from amodal_depth.data.augment import AugmentConfig
     from amodal_depth.data.dataset import AmodalLayersDataset
 
+    augment = None
+    if train:
+        augment = AugmentConfig(
+            colour=cfg.colour_jitter, crop_min=cfg.crop_min, mask_prob=cfg.mask_perturb
+        )
     return AmodalLayersDataset(
-        data, split, size=(cfg.width, cfg.height), hflip=cfg.hflip and train, seed=cfg.seed
-    )
+        data, split, size=(cfg.width, cfg.height), hflip=cfg.hflip and train, seed=cfg.seed,
+        augment=augment,
+    )  # fmt: skip
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -300,7 +307,9 @@ def _forward_loss(model: nn.Module, batch: dict[str, Any], cfg: TrainConfig, dev
     spec = get_variant(cfg.model.variant)
     rgb = batch["rgb"].to(device, non_blocking=True)
     amodal = batch["amodal"].to(device)
-    guidance = build_guidance(amodal, cfg.model.guidance_channels)
+    # Perturbed masks (mask_perturb) feed the guidance only; the loss keeps the exact ones.
+    guide = batch.get("guidance_amodal", batch["amodal"]).to(device)
+    guidance = build_guidance(guide, cfg.model.guidance_channels)
     pred = model(normalize_image(rgb), guidance)
     weights = LossWeights(
         invisible_weight=cfg.invisible_weight,

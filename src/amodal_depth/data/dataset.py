@@ -26,6 +26,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from amodal_depth.data.augment import (
+    AugmentConfig,
+    crop_camera,
+    crop_window,
+    jitter_colour,
+    perturb_masks,
+)
 from amodal_depth.data.format import Camera, read_manifest, read_sample, split_ids
 from amodal_depth.errors import UserError
 
@@ -78,15 +85,18 @@ def resize_arrays(
     w, h = size
     h0, w0 = rgb.shape[:2]
     rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
-
-    def nearest(stack: np.ndarray) -> np.ndarray:
-        src = stack.astype(np.uint8) if stack.dtype == bool else stack
-        out = np.stack([cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) for a in src])
-        return out.astype(bool) if stack.dtype == bool else out
-
     cam = camera.scaled(w / w0, h / h0)
     cam = Camera(cam.fx, cam.fy, cam.cx, cam.cy, w, h)
-    return rgb, nearest(depth), nearest(visible), nearest(amodal), cam
+    return rgb, resize_nearest(depth, size), resize_nearest(visible, size), \
+        resize_nearest(amodal, size), cam  # fmt: skip
+
+
+def resize_nearest(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[K,H,W] depth or bool stack -> [K,h,w] for size=(w, h), nearest pixel centre."""
+    w, h = size
+    src = stack.astype(np.uint8) if stack.dtype == bool else stack
+    out = np.stack([cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) for a in src])
+    return out.astype(bool) if stack.dtype == bool else out
 
 
 def make_item(
@@ -99,18 +109,27 @@ def make_item(
     *,
     size: tuple[int, int] | None = None,
     flip: bool = False,
+    guidance_masks: np.ndarray | None = None,
 ) -> Item:
     """Numpy arrays of one sample (rgb HxWx3 uint8, the rest [K,H,W]) -> SPEC §4 item,
-    resized to `size` (W, H) and/or flipped horizontally first."""
+    resized to `size` (W, H) and/or flipped horizontally first. `guidance_masks` (perturbed
+    amodal masks for the model's input, training only) become the item's `guidance_amodal`."""
     if size is not None:
         rgb, depth, visible, amodal, camera = resize_arrays(
             rgb, depth, visible, amodal, camera, size
         )
+        if guidance_masks is not None:
+            guidance_masks = resize_nearest(guidance_masks, size)
     if flip:
         rgb, depth = rgb[:, ::-1], depth[..., ::-1]
         visible, amodal = visible[..., ::-1], amodal[..., ::-1]
         camera = camera.flipped()
+        if guidance_masks is not None:
+            guidance_masks = guidance_masks[..., ::-1]
     cam = [camera.fx, camera.fy, camera.cx, camera.cy]
+    extra = {}
+    if guidance_masks is not None:
+        extra["guidance_amodal"] = torch.from_numpy(np.ascontiguousarray(guidance_masks, bool))
     return {
         "rgb": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float() / 255.0,
         "depth": torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)),
@@ -118,6 +137,7 @@ def make_item(
         "amodal": torch.from_numpy(np.ascontiguousarray(amodal, dtype=bool)),
         "camera": torch.tensor(cam, dtype=torch.float32),
         "id": str(sample_id),
+        **extra,
     }
 
 
@@ -133,10 +153,12 @@ class AugmentedDataset(Dataset):
         hflip: bool = False,
         seed: int = 0,
         transform: Callable[[Item], Item] | None = None,
+        augment: AugmentConfig | None = None,
     ) -> None:
         self.native_size = (int(native_size[0]), int(native_size[1]))
         self.size = resolve_size(size, self.native_size)
         self.hflip = bool(hflip)
+        self.augment = augment or AugmentConfig()
         self.seed = int(seed)
         self.epoch = 0
         self.transform = transform
@@ -160,10 +182,23 @@ class AugmentedDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range [0, {len(self)})")
         sid, rgb, depth, visible, amodal, camera = self.load(index)
-        flip = False
-        if self.hflip:
-            flip = bool(augment_rng(self.seed, self.epoch, index).random() < 0.5)
-        item = make_item(sid, rgb, depth, visible, amodal, camera, size=self.size, flip=flip)
+        rng = augment_rng(self.seed, self.epoch, index)
+        flip = self.hflip and bool(rng.random() < 0.5)  # first draw: flips as before
+        a, size, guide = self.augment, self.size, None
+        if a.crop_min < 1.0 and rng.random() < a.crop_prob:
+            u0, v0, w, h = crop_window(rng, camera.width, camera.height, a.crop_min)
+            rgb = rgb[v0 : v0 + h, u0 : u0 + w]
+            depth, visible, amodal = (
+                x[:, v0 : v0 + h, u0 : u0 + w] for x in (depth, visible, amodal)
+            )
+            camera = crop_camera(camera, u0, v0, w, h)
+            size = self.output_size
+        if a.colour > 0:
+            rgb = jitter_colour(rgb, rng, a.colour)
+        if a.mask_prob > 0:
+            guide = perturb_masks(amodal, rng, a.mask_prob)
+        item = make_item(sid, rgb, depth, visible, amodal, camera, size=size, flip=flip,
+                         guidance_masks=guide)  # fmt: skip
         return self.transform(item) if self.transform is not None else item
 
     def __len__(self) -> int:  # pragma: no cover - subclasses override
@@ -175,7 +210,8 @@ class AmodalLayersDataset(AugmentedDataset):
 
     size: None (native), (W, H), or 'multiple_of_14' (nearest multiples of 14 of the
     native size). hflip: random horizontal flip with probability 1/2, drawn from
-    (seed, epoch, index). transform: optional callable item -> item applied last.
+    (seed, epoch, index). augment: colour, crop and mask perturbations (data/augment.py),
+    drawn from the same generator. transform: optional callable item -> item applied last.
     """
 
     def __init__(
@@ -187,6 +223,7 @@ class AmodalLayersDataset(AugmentedDataset):
         hflip: bool = False,
         seed: int = 0,
         transform: Callable[[Item], Item] | None = None,
+        augment: AugmentConfig | None = None,
     ) -> None:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)  # read once; workers inherit it
@@ -194,7 +231,9 @@ class AmodalLayersDataset(AugmentedDataset):
         self.ids = split_ids(self.manifest, split, self.root)
         self.num_layers = int(self.manifest["num_layers"])
         native = (int(self.manifest["width"]), int(self.manifest["height"]))
-        super().__init__(native, size=size, hflip=hflip, seed=seed, transform=transform)
+        super().__init__(
+            native, size=size, hflip=hflip, seed=seed, transform=transform, augment=augment
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
