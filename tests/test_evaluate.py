@@ -12,8 +12,21 @@ import pytest
 
 from amodal_depth.cli import main
 from amodal_depth.evaluate import evaluate, model_input_size
-from amodal_depth.metrics import CONSISTENCY_KEYS, DEPTH_KEYS, layered_consistency
-from amodal_depth.references import MeanDepthMap, object_fill, visible_only
+from amodal_depth.metrics import (
+    BOUNDARY_KEYS,
+    CONSISTENCY_KEYS,
+    DEPTH_KEYS,
+    boundary_f1,
+    hidden_outline,
+    layered_consistency,
+)
+from amodal_depth.references import (
+    MeanDepthMap,
+    PredictedObjectFill,
+    object_fill,
+    predicted_object_fill,
+    visible_only,
+)
 from conftest import write_flat_dataset
 
 W, H, K = 42, 28, 3  # multiples of 14: the model runs at the dataset's own size
@@ -74,6 +87,16 @@ def test_visible_only_is_perfect_on_layer1(data: Path, tmp_path: Path) -> None:
     assert rows[0]["id"] == "000003" and rows[0]["layer"] == "1"
     assert rows[K - 1]["cons_all_fitness"] == ""  # the last layer starts no pair
     assert float(rows[0]["all_delta1"]) == 1.0
+    # depth-boundary F1: exact on layer 1; no hidden part there, so no outline value
+    assert r["boundary_per_layer"]["1"]["boundary_f1"] == 1.0
+    assert r["boundary_per_layer"]["1"]["boundary_f1_hidden_outline"] is None
+    assert set(r["boundary"]) == set(BOUNDARY_KEYS)
+    assert set(r["boundary_per_layer"]) == {"1", "2", "3"}
+    assert r["nan_counts"]["boundary"] == dict.fromkeys(BOUNDARY_KEYS, 0)
+    assert rows[0]["boundary_f1_hidden_outline"] == "" and rows[0]["hidden_outline_pixels"] == "0"
+    assert int(rows[1]["hidden_outline_pixels"]) > 0
+    # the new columns come after the existing ones
+    assert list(rows[0])[-3:] == [*BOUNDARY_KEYS, "hidden_outline_pixels"]
 
 
 def test_object_fill_beats_visible_only_on_the_hidden_part(data: Path) -> None:
@@ -82,6 +105,35 @@ def test_object_fill_beats_visible_only_on_the_hidden_part(data: Path) -> None:
     assert of["depth"]["invisible"]["rmse"] < vo["depth"]["invisible"]["rmse"]
     md = evaluate("mean_depth", data, progress=False)
     assert md["depth"]["all"]["delta1"] <= 1.0
+
+
+def test_boundary_f1_per_layer_and_outline(data: Path) -> None:
+    from amodal_depth.data.format import read_manifest, read_sample
+
+    r = evaluate("object_fill", data, progress=False)
+    m = read_manifest(data)
+    want: dict[int, dict[str, list[float]]] = {k: {b: [] for b in BOUNDARY_KEYS} for k in (1, 2, 3)}
+    for sid in m["splits"]["test"]:
+        s = read_sample(data, sid, m)
+        pred, gt = object_fill(s).astype(np.float64), s.depth.astype(np.float64)
+        for k in range(K):
+            want[k + 1]["boundary_f1"].append(boundary_f1(pred[k], gt[k], gt[k] > 0))
+            if k:
+                outline = hidden_outline(s.amodal[k], s.visible[k])
+                want[k + 1]["boundary_f1_hidden_outline"].append(
+                    boundary_f1(pred[k], gt[k], outline & (gt[k] > 0))
+                )
+    for k in (1, 2, 3):
+        got = r["boundary_per_layer"][str(k)]
+        assert got["boundary_f1"] == pytest.approx(np.mean(want[k]["boundary_f1"]))
+        if k > 1:
+            assert got["boundary_f1_hidden_outline"] == pytest.approx(
+                np.mean(want[k]["boundary_f1_hidden_outline"])
+            )
+    per_image = np.mean([want[k]["boundary_f1"] for k in (1, 2, 3)], axis=0)
+    assert r["boundary"]["boundary_f1"] == pytest.approx(per_image.mean())
+    # object fill keeps the occluder, so o_k's revealed outline is not drawn at all
+    assert r["boundary"]["boundary_f1_hidden_outline"] < r["boundary_per_layer"]["1"]["boundary_f1"]
 
 
 def test_gt_consistency_row(data: Path) -> None:
@@ -202,6 +254,76 @@ def test_model_with_another_k_is_refused(data: Path) -> None:
 
     with pytest.raises(UserError, match="K = 3"):
         evaluate(_tiny_model(num_layers=2), data, progress=False)
+
+
+def test_predicted_object_fill(data: Path) -> None:
+    from amodal_depth.data.format import read_manifest, read_sample
+    from amodal_depth.evaluate import _predict_model_batch
+    from amodal_depth.metrics import disparity_to_depth
+
+    model = _tiny_model().eval()
+    m = read_manifest(data)
+    samples = [read_sample(data, sid, m) for sid in m["splits"]["test"]]
+    preds = _predict_model_batch(model, samples)
+    for s, pred in zip(samples, preds):
+        fill = predicted_object_fill(pred, s)
+        assert fill.shape == (K, H, W) and fill.dtype == np.float32
+        np.testing.assert_array_equal(fill[0], pred[0])
+        for k in range(1, K):
+            hidden = s.amodal[k] & ~s.visible[k]
+            assert hidden.any()
+            np.testing.assert_array_equal(fill[k][~hidden], pred[0][~hidden])
+            assert np.all(fill[k][hidden] == np.median(pred[0][s.visible[k]]))
+    # evaluate runs the model itself and aligns the fill like the model, layer by layer
+    r = evaluate(PredictedObjectFill(model), data, batch_size=2, progress=False)
+    rm = evaluate(model, data, batch_size=2, progress=False)
+    assert r["predictor"] == "predicted_object_fill:ade"
+    assert r["depth_per_layer"]["1"] == rm["depth_per_layer"]["1"]  # layer 1 is the model's
+    assert r["boundary_per_layer"]["1"] == rm["boundary_per_layer"]["1"]
+    s = samples[0]
+    fill = predicted_object_fill(preds[0], s).astype(np.float64)
+    gt = s.depth.astype(np.float64)
+    depth2 = disparity_to_depth(fill[1], gt[1], gt[1] > 0)
+    hidden = s.amodal[1] & ~s.visible[1]
+    assert np.ptp(depth2[hidden]) == 0.0  # one value, after the same alignment
+    r1 = evaluate(PredictedObjectFill(model), data, max_images=1, progress=False)
+    from amodal_depth.metrics import depth_metrics
+
+    want = depth_metrics(depth2, gt[1], hidden & (gt[1] > 0), align=False)["rmse"]
+    assert r1["depth_per_layer"]["2"]["invisible"]["rmse"] == pytest.approx(want)
+    # a name alone is not enough: the reference needs the model
+    from amodal_depth.errors import UserError
+
+    with pytest.raises(UserError, match="--weights"):
+        evaluate("predicted_object_fill", data, progress=False)
+
+
+def test_cli_predicted_object_fill(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amodal_depth.models.checkpoints import save_model
+
+    weights = tmp_path / "model.safetensors"
+    save_model(_tiny_model(), weights)
+    out = tmp_path / "pof.json"
+    argv = ["evaluate", "--reference", "predicted_object_fill", "--data", str(data)]
+    assert main([*argv, "--weights", str(weights), "--out", str(out), "--max-images", "1"]) == 0
+    r = json.loads(out.read_text())
+    assert r["predictor"] == f"predicted_object_fill:ade:{weights}"
+    assert out.with_suffix(".csv").is_file()
+    assert main([*argv, "--run", str(tmp_path), "--out", str(out), "--max-images", "1"]) == 0
+    err = _err(capsys, [*argv, "--out", str(tmp_path / "x.json")])
+    assert "--weights" in err and "--run" in err
+    err = _err(capsys, [*argv, "--weights", str(weights), "--run", str(tmp_path),
+                        "--out", str(tmp_path / "x.json")])  # fmt: skip
+    assert "exactly one" in err
+    # other references take no model, and a model needs no reference
+    err = _err(capsys, ["evaluate", "--reference", "object_fill", "--weights", str(weights),
+                        "--data", str(data), "--out", str(tmp_path / "x.json")])  # fmt: skip
+    assert "exactly one" in err
+    err = _err(capsys, ["evaluate", "--data", str(data), "--out", str(tmp_path / "x.json")])
+    assert "exactly one" in err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_cli_weights_and_run(

@@ -13,12 +13,16 @@ import pytest
 
 from amodal_depth.data.format import Camera
 from amodal_depth.metrics import (
+    BOUNDARY_THRESHOLDS,
     CONSISTENCY_KEYS,
     DEPTH_KEYS,
     align_scale_shift,
+    boundary_f1,
+    boundary_scores,
     consistency_metrics,
     depth_metrics,
     disparity_to_depth,
+    hidden_outline,
     layered_consistency,
     region_masks,
     scale_shift,
@@ -278,6 +282,135 @@ def test_layered_consistency_means_pairs() -> None:
     assert all(math.isnan(v) for v in single["all"].values())
 
 
+# ------------------------------------------------------------------------------ boundaries
+STEP = 7  # the true step lies between columns STEP - 1 and STEP
+
+
+def _step(near: float = 2.0, ratio: float = 1.5, col: int = STEP) -> np.ndarray:
+    """A constant plane at `near` m, `near * ratio` from column `col` on: one vertical
+    step edge, i.e. H horizontal neighbour pairs with a contour at every t < ratio."""
+    d = np.full((H, W), near)
+    d[:, col:] = near * ratio
+    return d
+
+
+def test_boundary_f1_perfect_flat_and_scale_invariant() -> None:
+    g = _step()
+    assert boundary_f1(g, g) == 1.0
+    assert boundary_f1(np.full_like(g, 3.0), g) == 0.0  # no predicted contour: P = 0
+    for c in (0.01, 3.7, 1e4):
+        assert boundary_f1(c * g, g) == 1.0
+    s = boundary_scores(g, g)
+    np.testing.assert_array_equal(s["threshold"], BOUNDARY_THRESHOLDS)
+    assert list(s["true"]) == [H] * 5 and list(s["matched"]) == [H] * 5
+    # the same step the other way round (far on the left) is a contour of the other sign
+    flipped = g[:, ::-1].copy()
+    assert boundary_f1(flipped, flipped) == 1.0
+    assert boundary_f1(g[:, ::-1], _step(col=W - STEP)) == 0.0  # same pairs, opposite sign
+    # a horizontal step (vertical pairs) against a vertical one: nothing in common
+    gh = np.full((H, W), 2.0)
+    gh[5:] = 3.0
+    assert boundary_f1(gh, gh) == 1.0
+    assert boundary_f1(gh, g) == 0.0
+
+
+def test_boundary_f1_one_pixel_shift_is_a_miss() -> None:
+    g = _step()
+    assert boundary_f1(_step(col=STEP + 1), g) == 0.0  # pixel-exact: no tolerance band
+    # shifted in the lower half of the rows only: H/2 = 6 of the 12 true contours found,
+    # and the jog of the edge adds a 13th predicted contour (a vertical pair at column
+    # STEP, ratio 1.5): P = 6/13, R = 6/12, F1 = 2PR/(P + R) = 12/25 at every threshold
+    half = g.copy()
+    half[H // 2 :] = _step(col=STEP + 1)[H // 2 :]
+    s = boundary_scores(half, g)
+    assert list(s["predicted"]) == [H + 1] * 5 and list(s["matched"]) == [H // 2] * 5
+    assert boundary_f1(half, g) == pytest.approx(12 / 25)
+    # the true step plus a spurious one: P = 1/2, R = 1, F1 = 2/3
+    extra = g.copy()
+    extra[:, STEP + 3 :] *= 1.3
+    assert boundary_f1(extra, g) == pytest.approx(2 / 3)
+
+
+def test_boundary_f1_weak_predicted_step_counts_at_low_thresholds() -> None:
+    g = _step(ratio=1.5)
+    p = _step(ratio=1.12)  # a contour for t = 1.05, 1.10 only
+    s = boundary_scores(p, g)
+    np.testing.assert_array_equal(s["f1"], [1, 1, 0, 0, 0])
+    assert boundary_f1(p, g) == pytest.approx(2 / 5)
+    # the other way round: the thresholds without a true contour are left out of the mean
+    s = boundary_scores(g, p)
+    assert list(s["true"]) == [H, H, 0, 0, 0]
+    assert s["precision"][0] == 1.0 and math.isnan(s["recall"][4])
+    assert boundary_f1(g, p) == 1.0
+
+
+def test_boundary_f1_no_true_contour_is_nan() -> None:
+    flat = np.full((H, W), 2.0)
+    assert math.isnan(boundary_f1(flat, flat))
+    assert math.isnan(boundary_f1(_step(), flat))  # predicted contours, none true
+    g = _step(ratio=1.04)  # below every threshold
+    assert math.isnan(boundary_f1(g, g))
+    assert math.isnan(boundary_f1(g, np.zeros((H, W))))  # no valid gt
+    assert math.isnan(boundary_f1(np.zeros((0, 0)), np.zeros((0, 0))))
+
+
+def test_boundary_f1_mask_and_invalid_pixels() -> None:
+    g = _step()
+    p = _step(col=STEP + 1)
+    # a pair counts only when both of its pixels are in the mask
+    mask = np.zeros((H, W), bool)
+    mask[:, STEP - 1 : STEP + 1] = True  # exactly the pixels of the true contour pairs
+    assert boundary_f1(g, g, mask) == 1.0
+    assert boundary_f1(p, g, mask) == 0.0
+    one_side = np.zeros((H, W), bool)
+    one_side[:, :STEP] = True  # the left pixel of each pair only
+    assert math.isnan(boundary_f1(g, g, one_side))
+    # rows 0..3 in the mask: 4 true contours; the prediction is right in rows 0..1 only,
+    # and its jog adds a vertical contour between rows 1 and 2: 5 predicted
+    rows = np.zeros((H, W), bool)
+    rows[:4] = True
+    p2 = g.copy()
+    p2[2:] = _step(col=STEP + 1)[2:]
+    s = boundary_scores(p2, g, rows)
+    assert (s["true"][0], s["predicted"][0], s["matched"][0]) == (4, 5, 2)
+    # invalid gt (0, NaN) or prediction (NaN, inf, <= 0) removes the pairs it is part of
+    g_bad, p_bad = g.copy(), g.copy()
+    g_bad[0, STEP] = 0.0
+    g_bad[1, STEP - 1] = np.nan
+    p_bad[2, STEP] = np.nan
+    p_bad[3, STEP - 1] = -1.0
+    p_bad[4, STEP] = np.inf
+    p_bad[8, 1], g_bad[8, 1] = 10.0, 0.0  # 4 spurious contours, all at an invalid gt pixel
+    s = boundary_scores(p_bad, g_bad)
+    assert list(s["true"]) == list(s["predicted"]) == list(s["matched"]) == [H - 5] * 5
+    assert boundary_f1(p_bad, g_bad) == 1.0
+    with pytest.raises(ValueError):
+        boundary_f1(g, g, np.ones((2, 2), bool))
+
+
+def test_hidden_outline() -> None:
+    amodal = np.zeros((H, W), bool)
+    amodal[2:9, 3:12] = True
+    visible = amodal.copy()
+    visible[:, 8:] = False  # hidden part: rows 2..8, columns 8..11
+    out = hidden_outline(amodal, visible)
+    hidden = amodal & ~visible
+    # Chebyshev distance to the border: a pixel is in iff its 5x5 window meets both sides
+    want = np.zeros((H, W), bool)
+    for y in range(H):
+        for x in range(W):
+            win = hidden[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]
+            want[y, x] = win.any() and not win.all()
+    np.testing.assert_array_equal(out, want)
+    assert out[5, 6] and out[5, 9] and out[0, 9] and not out[5, 5] and not out[11, 9]
+    assert not hidden_outline(amodal, amodal).any()  # no hidden part (layer 1)
+    # the image edge is no border: a hidden part reaching it has no outline there
+    edge = np.zeros((H, W), bool)
+    edge[:, W - 4 :] = True
+    out = hidden_outline(edge, np.zeros((H, W), bool))
+    assert out[:, W - 6 : W - 2].all() and not out[:, W - 1].any() and not out[:, : W - 6].any()
+
+
 # ------------------------------------------------------------------------------ independent
 def _ref_depth(pred, gt, mask, align):
     p, g = np.asarray(pred, float), np.asarray(gt, float)
@@ -342,6 +475,47 @@ def _ref_consistency(a, b, cam, mask, bins, maxd):
     fitness = inl.sum() / len(src)
     rmse = math.sqrt(np.mean(dist[inl] ** 2)) if inl.any() else float("nan")
     return {"pixel_diff": pixel_diff, "hist_similarity": corr, "fitness": fitness, "pc_rmse": rmse}
+
+
+def _ref_boundary(p, g, mask, t):
+    """Counts (true, predicted, matched) by a loop over the directed 4-neighbour pairs."""
+
+    def ok(d, y, x):
+        return np.isfinite(d[y, x]) and d[y, x] > 0
+
+    n = [0, 0, 0]
+    for y in range(g.shape[0]):
+        for x in range(g.shape[1]):
+            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                yj, xj = y + dy, x + dx
+                if not (0 <= yj < g.shape[0] and 0 <= xj < g.shape[1]):
+                    continue
+                pix = ((y, x), (yj, xj))
+                if not all(mask[q] and ok(g, *q) and ok(p, *q) for q in pix):
+                    continue
+                ct, cp = g[yj, xj] / g[y, x] > t, p[yj, xj] / p[y, x] > t
+                n[0] += ct
+                n[1] += cp
+                n[2] += ct and cp
+    return n
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_boundary_scores_match_independent_reference(seed: int) -> None:
+    rng = np.random.default_rng(200 + seed)
+    g = rng.choice([1.0, 1.08, 1.16, 1.3, 2.0], (H, W))
+    p = np.where(rng.random((H, W)) < 0.7, g, rng.choice([1.0, 1.2, 1.5], (H, W))) * 2.5
+    g[rng.random((H, W)) < 0.08] = 0.0
+    p[rng.random((H, W)) < 0.05] = np.nan
+    mask = rng.random((H, W)) < 0.9
+    s = boundary_scores(p, g, mask)
+    f1 = []
+    for i, t in enumerate(BOUNDARY_THRESHOLDS):
+        n_true, n_pred, n_match = _ref_boundary(p, g, mask, t)
+        assert (s["true"][i], s["predicted"][i], s["matched"][i]) == (n_true, n_pred, n_match)
+        prec, rec = n_match / n_pred, n_match / n_true
+        f1.append(2 * prec * rec / (prec + rec))
+    assert boundary_f1(p, g, mask) == pytest.approx(np.mean(f1))
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -16,6 +16,11 @@ Protocol (docs/metrics.md):
 3. Consistency of the predicted depths between layers (k, k+1), regions `all` and `static`,
    restricted to pixels where both true layers have a depth; the same on the true layer
    depths gives the `gt_consistency` row.
+4. Depth-boundary F1 per layer on the same depth as step 2 (`metrics.boundary_f1`): over
+   all valid pixels (`boundary_f1`) and over the outline of o_k's hidden part
+   (`boundary_f1_hidden_outline`, layers 2..K), averaged like the depth metrics.
+The `predicted_object_fill` reference is a model's own output (`PredictedObjectFill`), so it
+is predicted and aligned exactly like the model (step 1).
 Output: a JSON summary (NaN written as null) and a CSV with one row per image x layer.
 Deterministic: fixed sample order, no randomness, fixed-order sums.
 """
@@ -43,17 +48,27 @@ from amodal_depth.data.format import (
 from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_write_json, atomic_write_text
 from amodal_depth.metrics import (
+    BOUNDARY_KEYS,
     CONSISTENCY_KEYS,
     CONSISTENCY_REGIONS,
     DEPTH_KEYS,
     DEPTH_REGIONS,
+    boundary_f1,
     depth_metrics,
     disparity_to_depth,
+    hidden_outline,
     pair_consistency,
     region_masks,
     valid_depth,
 )
-from amodal_depth.references import REFERENCES, MeanDepthMap, object_fill, visible_only
+from amodal_depth.references import (
+    MODEL_REFERENCES,
+    REFERENCES,
+    MeanDepthMap,
+    PredictedObjectFill,
+    object_fill,
+    visible_only,
+)
 
 PATCH = 14  # model inputs must be multiples of the ViT patch size
 WEIGHTS_NAME = "model.safetensors"
@@ -69,6 +84,11 @@ def _reference(name: str, data_root: Path) -> DepthFn:
         return object_fill
     if name == "mean_depth":
         return MeanDepthMap.fit(data_root, "train").predict
+    if name in MODEL_REFERENCES:
+        raise UserError(
+            f"reference {name!r} is made from a model's prediction: give the model "
+            "(--weights FILE or --run RUN; in Python, evaluate(PredictedObjectFill(model), ...))"
+        )
     raise UserError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}")
 
 
@@ -187,6 +207,14 @@ def score_sample(
         for region in CONSISTENCY_REGIONS:
             row.update({f"cons_{region}_{key}": cp[region][key] for key in CONSISTENCY_KEYS})
             row.update({f"gtcons_{region}_{key}": cg[region][key] for key in CONSISTENCY_KEYS})
+        row["boundary_f1"] = boundary_f1(depth[k], gt[k], gt_valid[k])
+        if k > 0:  # o_1 has no hidden part
+            outline = hidden_outline(sample.amodal[k], sample.visible[k]) & gt_valid[k]
+            row["boundary_f1_hidden_outline"] = boundary_f1(depth[k], gt[k], outline)
+        else:
+            outline = np.zeros_like(gt_valid[k])
+            row["boundary_f1_hidden_outline"] = math.nan
+        row["hidden_outline_pixels"] = int(outline.sum())
         rows.append(row)
     return rows, _mean_pairs(pairs_pred), _mean_pairs(pairs_gt)
 
@@ -213,6 +241,13 @@ def _summarise(per_image: list[dict[str, dict[str, float]]]) -> tuple[dict, dict
     return means, nans
 
 
+def _summarise_flat(per_image: list[dict[str, float]]) -> tuple[dict, dict]:
+    """`_summarise` for one level of keys (metric -> value)."""
+    means = {key: _nanmean([img[key] for img in per_image]) for key in BOUNDARY_KEYS}
+    nans = {key: sum(math.isnan(img[key]) for img in per_image) for key in BOUNDARY_KEYS}
+    return means, nans
+
+
 # ------------------------------------------------------------------------------ evaluate
 def evaluate(
     predictor: Any,
@@ -230,7 +265,9 @@ def evaluate(
 
     predictor: a reference name (`visible_only`, `object_fill`, `mean_depth`), a model
     (torch module called as model(normalize_image(rgb), build_guidance(amodal)) -> [B,K,H,W]
-    relative inverse depth), or any callable LayeredSample -> [K,H,W] depth in metres.
+    relative inverse depth), `PredictedObjectFill(model)` (that model's prediction turned
+    into the `predicted_object_fill` reference, then aligned like the model), or any
+    callable LayeredSample -> [K,H,W] depth in metres.
     """
     data_root = Path(data_root)
     manifest = read_manifest(data_root)
@@ -242,13 +279,20 @@ def evaluate(
             raise UserError(f"--max-images must be at least 1, got {max_images}")
         ids = ids[:max_images]
 
+    fill: PredictedObjectFill | None = None
+    if isinstance(predictor, PredictedObjectFill):
+        fill, predictor = predictor, predictor.model
+        if not _is_torch_module(predictor):
+            raise TypeError(f"PredictedObjectFill needs a model, got {type(predictor).__name__}")
     is_model = _is_torch_module(predictor)
     if isinstance(predictor, str):
         label = predictor
         depth_fn: DepthFn | None = _reference(predictor, data_root)
     elif is_model:
         cfg = getattr(predictor, "config", None)
-        label = name or f"model:{getattr(cfg, 'variant', type(predictor).__name__)}"
+        label = f"model:{getattr(cfg, 'variant', type(predictor).__name__)}"
+        if fill is not None:
+            label = f"{fill.name}:{label.removeprefix('model:')}"
         depth_fn = None
         k_model = getattr(cfg, "num_layers", manifest["num_layers"])
         if k_model != manifest["num_layers"]:
@@ -269,11 +313,15 @@ def evaluate(
     img_layer: dict[int, list[dict[str, dict[str, float]]]] = {}
     img_cons: list[dict[str, dict[str, float]]] = []
     img_gt_cons: list[dict[str, dict[str, float]]] = []
+    img_boundary: list[dict[str, float]] = []
+    layer_boundary: dict[int, list[dict[str, float]]] = {}
     bar = tqdm(total=len(ids), desc=f"evaluate {label} ({split})", unit="img", disable=not progress)
     for chunk in _batches(ids, batch_size if is_model else 1):
         samples = [read_sample(data_root, sid, manifest) for sid in chunk]
         if is_model:
             preds = list(_predict_model_batch(predictor, samples))
+            if fill is not None:
+                preds = [fill.fill(p, s) for p, s in zip(preds, samples)]
         else:
             preds = [np.asarray(depth_fn(s), np.float32) for s in samples]  # type: ignore[misc]
         for sid, sample, pred in zip(chunk, samples, preds):
@@ -293,6 +341,12 @@ def evaluate(
                     reg: {key: r[f"{reg}_{key}"] for key in DEPTH_KEYS} for reg in DEPTH_REGIONS
                 }
                 img_layer.setdefault(r["layer"], []).append(per_region)
+                layer_boundary.setdefault(r["layer"], []).append(
+                    {key: r[key] for key in BOUNDARY_KEYS}
+                )
+            img_boundary.append(
+                {key: _nanmean([r[key] for r in layer_rows]) for key in BOUNDARY_KEYS}
+            )
             img_depth.append(
                 {
                     reg: {
@@ -309,6 +363,7 @@ def evaluate(
     depth, depth_nan = _summarise(img_depth)
     cons, cons_nan = _summarise(img_cons)
     gt_cons, gt_cons_nan = _summarise(img_gt_cons)
+    boundary, boundary_nan = _summarise_flat(img_boundary)
     result: dict[str, Any] = {
         "predictor": label,
         "data": str(data_root),
@@ -319,7 +374,16 @@ def evaluate(
         "depth_per_layer": {str(k): _summarise(v)[0] for k, v in sorted(img_layer.items())},
         "consistency": cons,
         "gt_consistency": gt_cons,
-        "nan_counts": {"depth": depth_nan, "consistency": cons_nan, "gt_consistency": gt_cons_nan},
+        "boundary": boundary,
+        "boundary_per_layer": {
+            str(k): _summarise_flat(v)[0] for k, v in sorted(layer_boundary.items())
+        },
+        "nan_counts": {
+            "depth": depth_nan,
+            "consistency": cons_nan,
+            "gt_consistency": gt_cons_nan,
+            "boundary": boundary_nan,
+        },
         "protocol": (
             "models: per layer LS scale/shift in inverse depth vs 1/gt on all valid pixels, "
             "depth clipped to [1e-3, 100] m; references: metric depth as is; regions scored "
@@ -405,14 +469,23 @@ def evaluate_cli(
     batch_size: int = 4,
 ) -> dict[str, Any]:
     """What `amodal-depth evaluate` does: check inputs, load, evaluate, write JSON and CSV."""
-    given = [x is not None for x in (run, weights, reference)]
-    if sum(given) != 1:
-        raise UserError("give exactly one of --run RUN, --weights FILE or --reference NAME")
+    model_ref = reference in MODEL_REFERENCES
+    if model_ref:
+        if (run is None) == (weights is None):
+            raise UserError(
+                f"--reference {reference} needs the model's weights: add exactly one of "
+                "--weights FILE or --run RUN"
+            )
+    elif sum(x is not None for x in (run, weights, reference)) != 1:
+        raise UserError(
+            "give exactly one of --run RUN, --weights FILE or --reference NAME "
+            f"(only --reference {' / '.join(MODEL_REFERENCES)} takes --weights or --run too)"
+        )
     manifest = read_manifest(data)
     split_ids(manifest, split, data)  # fail on a missing split before loading anything
     out = Path(out)
     csv_out = Path(csv_path) if csv_path is not None else out.with_suffix(".csv")
-    if reference is not None:
+    if reference is not None and not model_ref:
         predictor: Any = reference
         label = reference
     else:
@@ -433,6 +506,9 @@ def evaluate_cli(
                 f"{manifest['num_layers']}; evaluate on a dataset with the same K"
             )
         label = f"{predictor.config.variant}:{path}"
+        if model_ref:
+            predictor = PredictedObjectFill(predictor)
+            label = f"{reference}:{label}"
     return evaluate(
         predictor,
         data,

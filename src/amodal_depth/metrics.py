@@ -21,6 +21,11 @@ DEPTH_KEYS = ("delta1", "delta2", "delta3", "delta_1_05", "delta_1_10", "rmse", 
 CONSISTENCY_KEYS = ("pixel_diff", "hist_similarity", "fitness", "pc_rmse")
 DEPTH_REGIONS = ("all", "amodal", "invisible")
 CONSISTENCY_REGIONS = ("all", "static")
+BOUNDARY_KEYS = ("boundary_f1", "boundary_f1_hidden_outline")
+BOUNDARY_THRESHOLDS = (1.05, 1.10, 1.15, 1.20, 1.25)
+"""Depth ratios t of `boundary_f1`: a contour is a neighbour pair with d_far / d_near > t."""
+OUTLINE_WINDOW = 5
+"""`hidden_outline`: pixels whose 5x5 window holds pixels both in and out of the hidden part."""
 
 MIN_ALIGNED = 1e-6
 """Aligned predictions are clipped below at this value before ratios (SPEC §5)."""
@@ -340,6 +345,104 @@ def layered_consistency(
         region: {key: _nanmean([p[region][key] for p in pairs]) for key in CONSISTENCY_KEYS}
         for region in CONSISTENCY_REGIONS
     }
+
+
+# ------------------------------------------------------------------------------ boundaries
+def _contours(d: np.ndarray, thresholds: np.ndarray) -> list[np.ndarray]:
+    """The four directed contour maps of depth `d` (NaN = not valid), each [T, ...]:
+    right neighbour farther, left farther, lower farther, upper farther, by ratio > t."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a, b = d[:, :-1], d[:, 1:]  # horizontal pairs (i, j) = (x, x + 1)
+        c, e = d[:-1, :], d[1:, :]  # vertical pairs (i, j) = (y, y + 1)
+        ratios = (b / a, a / b, e / c, c / e)
+    t = thresholds.reshape(-1, 1, 1)
+    return [r[None] > t for r in ratios]
+
+
+def boundary_scores(
+    pred_depth: Any,
+    gt_depth: Any,
+    mask: Any = None,
+    thresholds: Sequence[float] = BOUNDARY_THRESHOLDS,
+) -> dict[str, np.ndarray]:
+    """Per-threshold depth-boundary counts and scores (see `boundary_f1`).
+
+    Returns arrays over `thresholds`: `threshold`, `true` (true contours), `predicted`,
+    `matched` (both), `precision` (matched / predicted; 0 with no predicted contour),
+    `recall` (matched / true; NaN with no true contour) and `f1` (2PR / (P + R); 0 when
+    P + R = 0, NaN with no true contour).
+    """
+    p, g = _f64(pred_depth), _f64(gt_depth)
+    if p.shape != g.shape or g.ndim != 2:
+        raise ValueError(f"depth maps must be two H x W arrays, got {p.shape} and {g.shape}")
+    ok = _mask(mask, g.shape) & valid_depth(g) & valid_depth(p)
+    # An invalid pixel becomes NaN, so every ratio involving it is NaN and no contour.
+    p, g = np.where(ok, p, np.nan), np.where(ok, g, np.nan)
+    thr = np.asarray(thresholds, dtype=np.float64).ravel()
+    n_true = np.zeros(thr.size, np.int64)
+    n_pred = np.zeros(thr.size, np.int64)
+    n_match = np.zeros(thr.size, np.int64)
+    if g.shape[0] and g.shape[1]:
+        for cp, cg in zip(_contours(p, thr), _contours(g, thr)):
+            n_true += cg.sum(axis=(1, 2))
+            n_pred += cp.sum(axis=(1, 2))
+            n_match += (cp & cg).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(n_pred > 0, n_match / np.maximum(n_pred, 1), 0.0)
+        recall = np.where(n_true > 0, n_match / np.maximum(n_true, 1), np.nan)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+    f1 = np.where(n_true > 0, f1, np.nan)
+    return {
+        "threshold": thr,
+        "true": n_true,
+        "predicted": n_pred,
+        "matched": n_match,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
+
+
+def boundary_f1(
+    pred_depth: Any,
+    gt_depth: Any,
+    mask: Any = None,
+    thresholds: Sequence[float] = BOUNDARY_THRESHOLDS,
+) -> float:
+    """Depth-boundary F1 after Depth Pro (Bochkovskii et al., 2024), pixel-exact.
+
+    For every pair of 4-neighbours (i, j) whose two pixels are both valid (gt and prediction
+    finite and > 0) and both inside `mask` (None = everywhere), a contour runs between them
+    when d_j / d_i > t: i is the nearer, occluding pixel. Horizontal and vertical pairs and
+    both orientations are separate contours, so a predicted contour matches a true one only
+    at the same pair with the same near side. Per threshold: precision = matched /
+    predicted (0 with no predicted contour), recall = matched / true, F1 = 2PR / (P + R)
+    (0 when both are 0); the result is the mean F1 over the thresholds that have a true
+    contour, NaN when none has (no true contour in the region). Ratios only: the score is
+    invariant to a positive scale of either map. Depth, not disparity.
+    """
+    f1 = boundary_scores(pred_depth, gt_depth, mask, thresholds)["f1"]
+    ok = np.isfinite(f1)
+    return float(f1[ok].mean()) if ok.any() else float("nan")
+
+
+def hidden_outline(amodal_k: Any, visible_k: Any, window: int = OUTLINE_WINDOW) -> np.ndarray:
+    """Pixels within 2 px (Chebyshev, for the default 5x5 window) of the border of layer k's
+    hidden part H = amodal_k and not visible_k, on both sides of it.
+
+    outline = dilate(H) and not erode(H), both with a `window` x `window` square: a pixel is
+    in it when its window holds a pixel of H and a pixel outside H. Pixels beyond the image
+    count as neither, so the image edge is no border. Empty when H is empty (layer 1).
+    """
+    hidden = np.asarray(amodal_k).astype(bool) & ~np.asarray(visible_k).astype(bool)
+    if not hidden.any():
+        return np.zeros(hidden.shape, bool)
+    h = hidden.astype(np.uint8)
+    kernel = np.ones((window, window), np.uint8)
+    dil = cv2.dilate(h, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    ero = cv2.erode(h, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    return (dil > 0) & (ero == 0)
 
 
 def _nanmean(values: Sequence[float]) -> float:

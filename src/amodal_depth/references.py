@@ -1,7 +1,7 @@
 """Non-learned reference predictors: what a method must beat.
 
-Each takes one sample and returns [K, H, W] float32 depth in metres, scored exactly like a
-model's prediction (docs/metrics.md):
+Each takes one sample and returns [K, H, W] float32 depth in metres, scored as it is
+(docs/metrics.md), except `predicted_object_fill`, which is a model's output:
 
 - `visible_only`: the true layer-1 depth for every layer. Perfect ordinary depth, no amodal
   reasoning: it shows how much of a score needs no de-occlusion at all.
@@ -11,6 +11,11 @@ model's prediction (docs/metrics.md):
   Pixels of the removed objects o_1..o_{k-1} outside amodal_k keep the occluder's depth (the
   reference knows nothing of the background behind them). When o_k has no visible pixel with
   a depth, its hidden part is left as layer-1 depth.
+- `predicted_object_fill`: `object_fill` built from a model's own layer-1 prediction
+  instead of the true layer-1 depth, in the model's output space (relative inverse depth):
+  evaluate aligns and scores it exactly like that model (`PredictedObjectFill`). It shows
+  how much of a model's hidden-part score a plain median fill of its own visible
+  prediction would give.
 - `MeanDepthMap`: one fixed per-pixel mean of the training split's layer depths (all layers,
   valid pixels only), the same map for every image and layer.
 
@@ -34,7 +39,9 @@ from amodal_depth.data.format import (
 )
 from amodal_depth.fileio import atomic_path
 
-REFERENCES = ("visible_only", "object_fill", "mean_depth")
+REFERENCES = ("visible_only", "object_fill", "mean_depth", "predicted_object_fill")
+MODEL_REFERENCES = ("predicted_object_fill",)
+"""References built from a model's prediction: they need the model (--weights or --run)."""
 
 
 def _get(sample: Any, name: str) -> np.ndarray:
@@ -63,6 +70,46 @@ def object_fill(sample: Any) -> np.ndarray:
         if seen.any():
             out[k][amodal[k] & ~visible[k]] = np.median(d1[seen])
     return out
+
+
+def predicted_object_fill(pred: Any, sample: Any) -> np.ndarray:
+    """[K,H,W] float32, in `pred`'s units: `object_fill` with `pred[0]` (a model's layer-1
+    prediction, relative inverse depth) in place of the true layer-1 depth.
+
+    Every layer k is `pred[0]`, except o_k's hidden part (amodal_k and not visible_k), which
+    is set to the median of `pred[0]` over o_k's visible pixels with a finite value. The
+    removed objects' pixels outside amodal_k keep the layer-1 prediction; with no such
+    visible pixel the hidden part stays at the layer-1 prediction; layer 1 is `pred[0]`.
+    Layers 2..K of `pred` are not used.
+    """
+    p = np.asarray(pred.detach().cpu().numpy() if hasattr(pred, "detach") else pred)
+    p = p.astype(np.float32)
+    amodal = _get(sample, "amodal").astype(bool)
+    visible = _get(sample, "visible").astype(bool)
+    if p.ndim != 3 or p.shape != amodal.shape:
+        raise ValueError(f"prediction has shape {p.shape}, expected {amodal.shape}")
+    d1 = p[0]
+    has_value = np.isfinite(d1)
+    out = np.repeat(d1[None], p.shape[0], axis=0)
+    for k in range(p.shape[0]):
+        seen = visible[k] & has_value
+        if seen.any():
+            out[k][amodal[k] & ~visible[k]] = np.median(d1[seen])
+    return out
+
+
+class PredictedObjectFill:
+    """The `predicted_object_fill` reference of `model`, as a predictor for `evaluate`:
+    the model runs through evaluate's own inference path, `predicted_object_fill` turns its
+    prediction into the reference, and evaluate aligns that like the model's output."""
+
+    name = "predicted_object_fill"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def fill(self, pred: Any, sample: Any) -> np.ndarray:
+        return predicted_object_fill(pred, sample)
 
 
 class MeanDepthMap:
