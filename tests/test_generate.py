@@ -1,4 +1,4 @@
-"""The scene generator: determinism, resume, SPEC §1 physics of the files, bad input."""
+"""The scene generator: determinism, resume, the physics of the files, bad input."""
 
 from __future__ import annotations
 
@@ -61,6 +61,27 @@ def test_determinism_across_worker_counts(dataset: Path, tmp_path: Path) -> None
     generate_dataset(third, 2, seed=4, config=CFG, workers=1, progress=False)
     a = (dataset / SAMPLES_DIR / "000000" / "depth_1.png").read_bytes()
     assert (third / SAMPLES_DIR / "000000" / "depth_1.png").read_bytes() != a
+
+
+# sha256 of sample 000000 of the module's dataset (template style, seed 3, 64x48): the
+# template generator must stay byte-identical (committed datasets and results depend on it).
+# Change these only together with a deliberate change of the template distribution.
+_TEMPLATE_GOLDEN = {
+    "rgb.png": "e8f7cb809fabf5a0202f38dfd8ace20b64c38cb783bc7a197f8613dd133245b2",
+    "rgb_3.png": "c681c3db8b1cf53542ebaed4442c6caf3e82d4749febb9efb6ca576c40c178b9",
+    "depth_1.png": "508f889213a04c8d7ac8102eb7faf5fc6cbb4e7668ed9d6b56d3adadf061f601",
+    "amodal_2.png": "55a4e16d44becab24cd8c8a354115830474156628e0e774dfc114653bb29d6b8",
+    "camera.json": "6f378cd13985e1770957f47c2c67d75b8f11bc40bc4b9d3bb5ce8b4fcfc92b1e",
+    "meta.json": "de10aed1bf5d233284afeb5532be2aea54cdc00bf4fd71fd206480eb820f712c",
+}
+
+
+def test_template_style_is_unchanged(dataset: Path) -> None:
+    d = dataset / SAMPLES_DIR / "000000"
+    got = {n: hashlib.sha256((d / n).read_bytes()).hexdigest() for n in _TEMPLATE_GOLDEN}
+    assert got == _TEMPLATE_GOLDEN
+    assert read_manifest(dataset)["generator"]["style"] == "template"
+    assert "style_params" not in read_manifest(dataset)["generator"]
 
 
 def test_resume_after_interruption(dataset: Path, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from amodal_depth.data.format import (
     write_sample,
 )
 from amodal_depth.data.objects import ObjectLibrary, list_mesh_files
+from amodal_depth.data.styles import STYLE_NAMES, get_style
 from amodal_depth.errors import UserError
 
 PARAMS_FILE = ".generate.json"
@@ -84,6 +85,11 @@ class GeneratorConfig:
     """train / val / test shares."""
     max_attempts: int = 300
     """Layouts tried per sample before giving up with an error."""
+    style: str = "template"
+    """Scene distribution: 'template' (one room template, the fields above), 'diverse'
+    (domain-randomised training distribution) or 'shifted' (held-out evaluation
+    distribution); the ranges of the last two are the tables of data/styles.py and replace
+    hfov_deg, camera_height, pitch_deg, ceiling_prob, max_clutter and noise_std."""
 
     def validate(self) -> None:
         if self.width < 16 or self.height < 12:
@@ -102,6 +108,8 @@ class GeneratorConfig:
             raise UserError(f"split fractions must be 3 non-negative numbers summing to 1: {f}")
         if self.mesh_up not in ("y", "z"):
             raise UserError(f"mesh_up must be 'y' or 'z', got {self.mesh_up!r}")
+        if self.style not in STYLE_NAMES:
+            raise UserError(f"--style must be one of {', '.join(STYLE_NAMES)}, got {self.style!r}")
 
     def camera(self) -> Camera:
         return Camera.from_fov(self.width, self.height, self.hfov_deg)
@@ -110,6 +118,9 @@ class GeneratorConfig:
         d = dataclasses.asdict(self)
         if d["mesh_dir"] is not None:
             d["mesh_dir"] = str(Path(d["mesh_dir"]).resolve())
+        style = get_style(self.style)
+        if style is not None:  # the table that was used, for the record
+            d["style_params"] = style.to_dict()
         return json.loads(json.dumps(d))  # tuples -> lists, as they come back from JSON
 
 
@@ -132,12 +143,19 @@ def split_of(index: int, fractions: tuple[float, float, float] | list[float]) ->
 
 def render_sample(seed: int, cfg: GeneratorConfig, library: ObjectLibrary) -> LayeredSample:
     """Render one sample from its own seed."""
-    from amodal_depth.data.scenes import sample_scene
+    from amodal_depth.data.scenes import sample_camera, sample_scene
 
     rng = np.random.default_rng(seed)
-    cam = cfg.camera()
-    res = sample_scene(rng, cfg, library, cam)
-    noise = rng.standard_normal((cam.height, cam.width, 3), np.float32) * np.float32(cfg.noise_std)
+    style = get_style(cfg.style)
+    if style is None:  # template: one camera for every sample
+        cam = cfg.camera()
+        noise_std = cfg.noise_std
+    else:  # per-sample intrinsics and noise level
+        cam = sample_camera(rng, cfg, style)
+        noise_std = float(rng.uniform(*style.noise_std))
+    res = sample_scene(rng, cfg, library, cam, style)
+    cam = res.camera or cam
+    noise = rng.standard_normal((cam.height, cam.width, 3), np.float32) * np.float32(noise_std)
     lay = res.renderer.shade(cam, res.hits, cfg.num_objects, noise)
     objects = []
     for k, p in enumerate(res.layout.targets):
@@ -153,6 +171,10 @@ def render_sample(seed: int, cfg: GeneratorConfig, library: ObjectLibrary) -> La
         "occlusion_ratios": [float(h) for h in res.hidden],
         **res.layout.describe(),
     }
+    if style is not None:
+        meta["style"] = cfg.style
+        meta["hfov_deg"] = round(float(np.rad2deg(2 * np.arctan(cam.width / 2 / cam.fx))), 4)
+        meta["noise_std"] = round(noise_std, 4)
     return LayeredSample(
         rgb=lay.rgb[0],
         depth=lay.depth,
@@ -210,6 +232,7 @@ def _check_root(root: Path, params: dict[str, Any]) -> None:
             )
         return
     stored = {k: v for k, v in stored.items() if k != "num"}
+    stored.setdefault("style", "template")  # datasets made before styles existed
     if stored != params:
         diff = sorted(k for k in set(stored) | set(params) if stored.get(k) != params.get(k))
         raise UserError(

@@ -5,13 +5,17 @@ per geometry gives its depth alone (objects only over their projected bounding b
 any layer is the per-pixel minimum over the geometries it contains: layer k = room + o_k ..
 o_K + clutter. So K layers and K object-alone depths cost G casts instead of 2K full scenes.
 
-Pixel convention (SPEC §2): pixel (u, v) is the ray through ((u - cx)/fx, (v - cy)/fy, 1) in
-the camera frame (OpenCV axes). The camera-frame direction has z = 1 and rotating it to the
-world keeps the ray parameter, so the hit distance t is the camera z-depth.
+Pixel convention (docs/data-format.md): pixel (u, v) is the ray through
+((u - cx)/fx, (v - cy)/fy, 1) in the camera frame (OpenCV axes). The camera-frame direction
+has z = 1 and rotating it to the world keeps the ray parameter, so the hit distance t is the
+camera z-depth.
 
 Shading: Lambertian albedo (per-triangle colour times a procedural texture evaluated at the
 world hit point), one point light plus an ambient term, hard cast shadows from a second ray
-towards the light. Removed objects neither appear nor cast shadows in a layer.
+towards the light. Removed objects neither appear nor cast shadows in a layer. The
+randomised styles pass several tinted lights (`light_colours`), may switch shadows off and
+choose the backdrop colour of rays that leave the room; without `light_colours` the
+shading is the template's single white light, unchanged.
 """
 
 from __future__ import annotations
@@ -22,10 +26,18 @@ import numpy as np
 import open3d as o3d
 
 from amodal_depth.data.format import Camera
-from amodal_depth.data.objects import TEX_CHECKER, TEX_GRAIN, TEX_STRIPES
+from amodal_depth.data.objects import (
+    TEX_CHECKER,
+    TEX_DOTS,
+    TEX_GRADIENT,
+    TEX_GRAIN,
+    TEX_NOISE,
+    TEX_RINGS,
+    TEX_STRIPES,
+)
 
 _SHADOW_EPS = 2e-3  # m, lifts shadow-ray origins off the surface they start on
-_BACKGROUND = np.array([0.06, 0.06, 0.08], np.float32)  # rays that leave a room without a ceiling
+_BACKGROUND = np.array([0.06, 0.06, 0.08], np.float32)  # rays that leave the room (template)
 
 
 @dataclass
@@ -106,7 +118,49 @@ def _albedo(points: np.ndarray, tri: np.ndarray, t: _Tables) -> np.ndarray:
     if len(sel):  # wallpaper / tape
         u = np.einsum("ij,ij->i", points[sel], t.axis_s[tri[sel]])
         m[sel] = np.where(np.mod(np.floor(u), 2) == 0, 1.0, 0.9)
-    return col * m[:, None]
+    # Families of the randomised styles only (never on the template's surfaces).
+    sel = np.flatnonzero(tex == TEX_NOISE)
+    if len(sel):  # value-noise blotches (trilinear lattice noise)
+        m[sel] = 0.65 + 0.5 * _value_noise(points[sel] * t.inv_s[tri[sel], None])
+    sel = np.flatnonzero(tex == TEX_DOTS)
+    if len(sel):  # polka dots: sections of a lattice of spheres
+        f = points[sel] * t.inv_s[tri[sel], None]
+        f -= np.floor(f) + 0.5
+        m[sel] = np.where(np.einsum("ij,ij->i", f, f) < 0.17, 0.55, 1.0)
+    sel = np.flatnonzero(tex == TEX_RINGS)
+    if len(sel):  # concentric rings about the texture axis (shifted style only)
+        q = points[sel] * t.inv_s[tri[sel], None]
+        a = np.einsum("ij,ij->i", points[sel], t.axis_s[tri[sel]])
+        r = np.sqrt(np.maximum(np.einsum("ij,ij->i", q, q) - a * a, 0.0))
+        m[sel] = np.where(np.mod(np.floor(r), 2) == 0, 1.0, 0.6)
+    out = col * m[:, None]
+    sel = np.flatnonzero(tex == TEX_GRADIENT)
+    if len(sel):  # colour ramps: the tint slides between two hues along the axis
+        u = np.einsum("ij,ij->i", points[sel], t.axis_s[tri[sel]])
+        w = np.abs(2.0 * (u - np.floor(u)) - 1.0)[:, None]  # triangle wave in [0, 1]
+        out[sel] = col[sel] * (0.55 + 0.45 * (w * _TINT_A + (1.0 - w) * _TINT_B))
+    return out
+
+
+_TINT_A = np.array([1.0, 0.55, 0.35], np.float32)
+_TINT_B = np.array([0.35, 0.6, 1.0], np.float32)
+
+
+def _value_noise(q: np.ndarray) -> np.ndarray:
+    """Smooth lattice noise in [0, 1] at points q [N, 3] (lattice spacing 1)."""
+    i = np.floor(q)
+    f = q - i
+    f = f * f * (3.0 - 2.0 * f)
+    n0 = i[:, 0] + 57.0 * i[:, 1] + 131.0 * i[:, 2]
+    out = np.zeros(len(q), np.float64)
+    for dx in (0, 1):
+        wx = f[:, 0] if dx else 1.0 - f[:, 0]
+        for dy in (0, 1):
+            wy = f[:, 1] if dy else 1.0 - f[:, 1]
+            for dz in (0, 1):
+                wz = f[:, 2] if dz else 1.0 - f[:, 2]
+                out += wx * wy * wz * _hash(n0 + dx + 57.0 * dy + 131.0 * dz)
+    return out.astype(np.float32)
 
 
 class Renderer:
@@ -121,12 +175,26 @@ class Renderer:
         cam_to_world: np.ndarray,
         light: np.ndarray,
         ambient: float,
+        light_colours: np.ndarray | None = None,
+        shadows: bool = True,
+        background: np.ndarray | None = None,
     ) -> None:
+        """`light`: one position [3] or several [J, 3]. `light_colours` [J, 3]: RGB
+        intensity of each light; None = one white light of the template shading."""
         self.meshes = meshes
         self.rot = np.asarray(cam_to_world[:3, :3], np.float64)
         self.origin = np.asarray(cam_to_world[:3, 3], np.float64)
         self.light = np.asarray(light, np.float64)
         self.ambient = float(ambient)
+        self.lights = self.light.reshape(-1, 3).astype(np.float32)
+        self.white = light_colours is None
+        if self.white and len(self.lights) != 1:
+            raise ValueError("several lights need light_colours")
+        self.light_colours = (
+            None if light_colours is None else np.asarray(light_colours, np.float32).reshape(-1, 3)
+        )
+        self.shadows = bool(shadows)
+        self.background = _BACKGROUND if background is None else np.asarray(background, np.float32)
         self.scenes = []
         for m in meshes:
             s = o3d.t.geometry.RaycastingScene(nthreads=1)
@@ -140,7 +208,6 @@ class Renderer:
         self._attr: _Tables | None = None  # built on first shading (checks need none)
         self._tri_normal: np.ndarray | None = None
         self._rays: dict[tuple, np.ndarray] = {}
-        self._light32 = self.light.astype(np.float32)
         self._suffixes: dict[int, o3d.t.geometry.RaycastingScene] = {}
 
     @property
@@ -163,7 +230,7 @@ class Renderer:
 
     # -------------------------------------------------------------------------- rays
     def rays(self, cam: Camera) -> np.ndarray:
-        """[H, W, 6] float32 world rays of the SPEC §2 pixel grid (direction has camera z = 1)."""
+        """[H, W, 6] float32 world rays of the format's pixel grid (direction has camera z = 1)."""
         key = (cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height)
         if key not in self._rays:
             u = ((np.arange(cam.width) - cam.cx) / cam.fx).astype(np.float32)
@@ -227,26 +294,26 @@ class Renderer:
             self._suffixes[k] = sc
         return self._suffixes[k]
 
-    def _shadow_rays(self, pts: np.ndarray, nrm: np.ndarray) -> np.ndarray:
-        """Rays from each surface point (lifted off it) to the light; t in [0, 1] spans it."""
+    def _shadow_rays(self, pts: np.ndarray, nrm: np.ndarray, j: int = 0) -> np.ndarray:
+        """Rays from each surface point (lifted off it) to light j; t in [0, 1] spans it."""
         rays = np.empty((len(pts), 6), np.float32)
         org = rays[:, :3]
         np.multiply(nrm, np.float32(_SHADOW_EPS), out=org)
         org += pts
-        np.subtract(self._light32, org, out=rays[:, 3:])
+        np.subtract(self.lights[j], org, out=rays[:, 3:])
         return rays
 
     def _blocked(self, k: int, rays: np.ndarray) -> np.ndarray:
         """Whether any of objects k .. n-1 blocks each shadow ray."""
-        if len(rays) == 0 or k >= self.num_geometries - 1:
+        if len(rays) == 0 or k >= self.num_geometries - 1 or not self.shadows:
             return np.zeros(len(rays), bool)
         t = o3d.core.Tensor(np.ascontiguousarray(rays))
         return self._suffix(k).test_occlusions(t, 0.0, 1.0, nthreads=1).numpy().astype(bool)
 
     # ----------------------------------------------------------------------- shading
     def _surface(self, cam: Camera, hits: Hits, win: np.ndarray, pix: np.ndarray):
-        """Hit point, camera-facing normal, albedo and n.l at flat pixel indices `pix` whose
-        nearest geometry is `win`."""
+        """Hit point, camera-facing normal, albedo and n.l [n, J] (one column per light) at
+        flat pixel indices `pix` whose nearest geometry is `win`."""
         g_n, npx = len(hits.depth), cam.height * cam.width
         d = hits.depth.reshape(g_n, npx)[win, pix]
         rays = self.rays(cam).reshape(npx, 6)
@@ -259,10 +326,13 @@ class Renderer:
         flip = np.einsum("ij,ij->i", nrm, dirs) > 0
         nrm[flip] *= -1.0
         alb = _albedo(pts, tri, attr)
-        to_l = self._light32 - pts
-        ndotl = np.einsum("ij,ij->i", nrm, to_l)
-        ndotl /= np.sqrt(np.einsum("ij,ij->i", to_l, to_l))
-        return pts, nrm, alb, np.maximum(ndotl, 0.0, out=ndotl)
+        ndotl = np.empty((len(pix), len(self.lights)), np.float32)
+        for j, light in enumerate(self.lights):
+            to_l = light - pts
+            nd = np.einsum("ij,ij->i", nrm, to_l)
+            nd /= np.sqrt(np.einsum("ij,ij->i", to_l, to_l))
+            ndotl[:, j] = np.maximum(nd, 0.0, out=nd)
+        return pts, nrm, alb, ndotl
 
     def shade(self, cam: Camera, hits: Hits, num_targets: int, noise: np.ndarray) -> Layers:
         """Compose the K layers from per-geometry hits (geometry order: targets, clutter,
@@ -275,30 +345,42 @@ class Renderer:
         # Layer 1 over the whole image. argmin keeps the lowest index on ties, so a target
         # wins over anything listed after it (objects before the room).
         win1 = np.argmin(flat_d, axis=0)
-        valid1 = np.isfinite(flat_d.min(axis=0))  # False only without a ceiling
-        alb = np.tile(_BACKGROUND, (npx, 1))
-        ndotl = np.zeros(npx, np.float32)
+        valid1 = np.isfinite(flat_d.min(axis=0))  # False only where rays leave the room
+        n_l = len(self.lights)
+        bg = self.background
+        alb = np.tile(bg, (npx, 1))
+        ndotl = np.zeros((npx, n_l), np.float32)
         pix = np.nonzero(valid1)[0]
         pts, nrm, alb[pix], ndotl[pix] = self._surface(cam, hits, win1[pix], pix)
-        # Shadows of layer 1 with the first blocker along each shadow ray: in layer k a
-        # pixel stays shadowed when that blocker is still there; only pixels whose blocker
-        # was removed are tested again (against the objects left).
-        front = ndotl[pix] > 0
-        lit = pix[front]
-        lit_at = np.full(npx, -1, np.int64)  # pixel -> row of its shadow ray
-        lit_at[lit] = np.arange(len(lit))
-        srays = self._shadow_rays(pts[front], nrm[front])
-        blocker = np.full(npx, -1, np.int64)
-        if len(lit) and g_n > 1:
-            out = self._suffix(0).cast_rays(o3d.core.Tensor(srays), nthreads=1)
-            t = out["t_hit"].numpy()
-            gid = out["geometry_ids"].numpy().astype(np.int64)
-            blocker[lit] = np.where(t < 1.0, gid, -1)
-        shadow1 = blocker >= 0
+        # Shadows of layer 1 with the first blocker along each shadow ray (per light): in
+        # layer k a pixel stays shadowed when that blocker is still there; only pixels whose
+        # blocker was removed are tested again (against the objects left).
+        lit_at, srays, blocker, shadow1 = [], [], [], []
+        for j in range(n_l):
+            front = ndotl[pix, j] > 0
+            lit = pix[front]
+            at = np.full(npx, -1, np.int64)  # pixel -> row of its shadow ray
+            at[lit] = np.arange(len(lit))
+            sr = self._shadow_rays(pts[front], nrm[front], j)
+            bl = np.full(npx, -1, np.int64)
+            if len(lit) and g_n > 1 and self.shadows:
+                out = self._suffix(0).cast_rays(o3d.core.Tensor(sr), nthreads=1)
+                t = out["t_hit"].numpy()
+                gid = out["geometry_ids"].numpy().astype(np.int64)
+                bl[lit] = np.where(t < 1.0, gid, -1)
+            lit_at.append(at)
+            srays.append(sr)
+            blocker.append(bl)
+            shadow1.append(bl >= 0)
+        shadow1_all = np.stack(shadow1, axis=1)  # [npx, J]
 
         def colour(a: np.ndarray, l: np.ndarray, sh: np.ndarray, nz: np.ndarray) -> np.ndarray:
-            shade = self.ambient + (1.0 - self.ambient) * 1.1 * l * ~sh
-            return np.clip(np.rint(a * (shade[:, None] * 255.0) + nz), 0, 255).astype(np.uint8)
+            if self.white:  # the template's single white light
+                shade = self.ambient + (1.0 - self.ambient) * 1.1 * l[:, 0] * ~sh[:, 0]
+                return np.clip(np.rint(a * (shade[:, None] * 255.0) + nz), 0, 255).astype(np.uint8)
+            diffuse = (l * ~sh) @ self.light_colours  # [n, 3]: tinted lights add up
+            shade3 = self.ambient + (1.0 - self.ambient) * 1.1 * diffuse
+            return np.clip(np.rint(a * (shade3 * 255.0) + nz), 0, 255).astype(np.uint8)
 
         depth = np.zeros((k_n, npx), np.float32)
         rgb = np.zeros((k_n, npx, 3), np.uint8)
@@ -306,7 +388,7 @@ class Renderer:
         visible = np.stack([(win1 == k) & valid1 for k in range(k_n)])
         obj_depth = np.where(amodal, flat_d[:k_n], 0.0).astype(np.float32)
         noise = noise.reshape(npx, 3)
-        rgb[0] = colour(alb, ndotl, shadow1, noise)
+        rgb[0] = colour(alb, ndotl, shadow1_all, noise)
         for k in range(k_n):
             d_k = flat_d[k:].min(axis=0)
             depth[k] = np.where(np.isfinite(d_k), d_k, 0.0)
@@ -315,21 +397,26 @@ class Renderer:
             # Layer k+1 (0-based k) differs from layer 1 where a removed object was in front
             # and where a removed object's shadow lay; only those pixels are shaded again.
             changed = valid1 & (win1 < k)
-            gone = np.nonzero(shadow1 & (blocker < k) & ~changed)[0]
-            still = self._blocked(k, srays[lit_at[gone]])
+            freed = [shadow1[j] & (blocker[j] < k) for j in range(n_l)]
+            gone = np.nonzero(np.logical_or.reduce(freed) & ~changed)[0]
+            still = shadow1_all[gone]
+            for j in range(n_l):
+                retest = np.nonzero(freed[j][gone])[0]
+                still[retest, j] = self._blocked(k, srays[j][lit_at[j][gone[retest]]])
             ch = np.nonzero(changed)[0]
             ch = ch[np.isfinite(d_k[ch])]
-            a_k = np.tile(_BACKGROUND, (len(ch), 1))
-            l_k = np.zeros(len(ch), np.float32)
-            sh_k = np.zeros(len(ch), bool)
+            a_k = np.tile(bg, (len(ch), 1))
+            l_k = np.zeros((len(ch), n_l), np.float32)
+            sh_k = np.zeros((len(ch), n_l), bool)
             if len(ch):
                 win = np.argmin(flat_d[k:, ch], axis=0) + k
                 p2, n2, a_k, l_k = self._surface(cam, hits, win, ch)
-                sel = l_k > 0
-                sh_k[sel] = self._blocked(k, self._shadow_rays(p2[sel], n2[sel]))
+                for j in range(n_l):
+                    sel = l_k[:, j] > 0
+                    sh_k[sel, j] = self._blocked(k, self._shadow_rays(p2[sel], n2[sel], j))
             rgb[k] = rgb[0]
             rgb[k, changed] = colour(
-                _BACKGROUND[None], np.zeros(1), np.zeros(1, bool), noise[changed]
+                bg[None], np.zeros((1, n_l)), np.zeros((1, n_l), bool), noise[changed]
             )
             rgb[k, ch] = colour(a_k, l_k, sh_k, noise[ch])
             rgb[k, gone] = colour(alb[gone], ndotl[gone], still, noise[gone])

@@ -1,11 +1,11 @@
 """`amodal-depth data verify`: check every sample against the format and the physics.
 
-Format (SPEC §2): the manifest, every split id present once and complete, no sample
+Format (docs/data-format.md): the manifest, every split id present once and complete, no sample
 directory outside the splits, sizes and dtypes, masks strictly {0, 255}, rgb_1 (if written)
 equal to rgb. Stale temporary directories of an interrupted write are warnings.
 
-Physics (SPEC §1), per object o_k, with a tolerance of one depth unit (1 mm) for the
-rounding of the uint16 PNGs:
+Physics (the invariants of docs/data-format.md), per object o_k, with a tolerance of one
+depth unit (1 mm) for the rounding of the uint16 PNGs:
 - visible_k ⊆ amodal_k; o_1 has no hidden part; visible masks do not overlap;
 - object_depth_k > 0 exactly on amodal_k, and amodal_k is not empty;
 - on visible_k, depth_1 = object_depth_k; on the hidden part, something is in front
@@ -54,7 +54,7 @@ def check_physics(
     depth_scale: float = 1000.0,
     hidden_range: tuple[float, float] | None = None,
 ) -> list[str]:
-    """Problems of one in-memory sample against SPEC §1 (empty list = consistent)."""
+    """Problems of one in-memory sample against the physics invariants (empty list = consistent)."""
     tol = 1.0 / depth_scale + 1e-6
     out: list[str] = []
     k_n = s.num_layers
