@@ -350,3 +350,21 @@ def test_cli_weights_and_run(
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
     _err(capsys, ["evaluate", "--weights", str(bad), "--data", str(data), "--out", str(out2)])
+
+
+def test_cli_mean_depth_fitted_on_another_dataset(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An evaluation-only set has no train split: --fit-data names where the map is fitted."""
+    other = write_flat_dataset(tmp_path / "other", num=3, width=W, height=H)  # 1 train sample
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "--reference", "mean_depth", "--data", str(data), "--out", str(out)]
+    assert main([*argv, "--fit-data", str(other)]) == 0
+    fitted_elsewhere = json.loads(out.read_text())
+    assert main(argv) == 0
+    own = json.loads(out.read_text())
+    assert fitted_elsewhere["predictor"].startswith("mean_depth(fit on")
+    assert fitted_elsewhere["depth"]["all"]["rmse"] != own["depth"]["all"]["rmse"]
+    err = _err(capsys, ["evaluate", "--reference", "object_fill", "--data", str(data),
+                        "--out", str(out), "--fit-data", str(other)])  # fmt: skip
+    assert "--fit-data" in err

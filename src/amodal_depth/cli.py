@@ -25,6 +25,7 @@ def _size(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------- data
 def _data_generate(a: argparse.Namespace) -> int:
     from amodal_depth.data.generate import GeneratorConfig, generate_dataset
+    from amodal_depth.data.styles import default_splits
 
     cfg = GeneratorConfig(
         width=a.size[0],
@@ -33,6 +34,8 @@ def _data_generate(a: argparse.Namespace) -> int:
         hidden_min=a.hidden_min,
         hidden_max=a.hidden_max,
         mesh_dir=a.mesh_dir,
+        style=a.style,
+        split_fractions=default_splits(a.style),
     )
     generate_dataset(a.out, a.num, seed=a.seed, config=cfg, workers=a.workers)
     return 0
@@ -52,6 +55,8 @@ def _data_show(a: argparse.Namespace) -> int:
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
+    from amodal_depth.data.styles import STYLE_NAMES
+
     p = sub.add_parser("data", help="generate, verify and look at amodal-layers datasets")
     dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="{generate,verify,show}")
 
@@ -72,6 +77,15 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--hidden-max", type=float, default=0.60, help="max hidden fraction of o_2..o_K")
     g.add_argument(
         "--mesh-dir", default=None, help="folder of OBJ/PLY/GLB meshes to use as objects"
+    )
+    g.add_argument(
+        "--style",
+        choices=STYLE_NAMES,
+        default="template",
+        help="scene distribution: template (one room template, default), diverse "
+        "(domain-randomised camera, room, lights, materials and objects: for training) or "
+        "shifted (outside diverse's ranges, held-out shapes and textures: for evaluation "
+        "only, every sample in the test split); see docs/data.md",
     )
     g.set_defaults(func=_data_generate)
 
@@ -102,12 +116,15 @@ def _evaluate(a: argparse.Namespace) -> int:
         csv_path=a.csv,
         max_images=a.max_images,
         batch_size=a.batch_size,
+        fit_data=a.fit_data,
     )
-    d = r["depth"]
+    d, b = r["depth"], r["boundary"]
     print(
         f"{r['predictor']} on {r['split']} ({r['num_images']} images): "
         f"delta1 all {d['all']['delta1']}, invisible {d['invisible']['delta1']}; "
-        f"RMSE all {d['all']['rmse']}, invisible {d['invisible']['rmse']} -> {a.out}"
+        f"RMSE all {d['all']['rmse']}, invisible {d['invisible']['rmse']}; "
+        f"boundary F1 all {b['boundary_f1']}, hidden outline {b['boundary_f1_hidden_outline']}"
+        f" -> {a.out}"
     )
     return 0
 
@@ -117,23 +134,33 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a model or a reference predictor on a dataset split (SPEC §5)",
         description="Depth accuracy per layer and region (all, amodal, invisible) and "
-        "cross-layer consistency (all, static), with the ground-truth consistency row. "
+        "cross-layer consistency (all, static), with the ground-truth consistency row, and "
+        "depth-boundary F1 (all valid pixels, outline of the hidden part). "
         "Writes a JSON summary and a CSV with one row per image and layer "
         "(definitions: docs/metrics.md).",
     )
-    src = p.add_mutually_exclusive_group(required=True)
+    # One of --run, --weights, --reference; --reference predicted_object_fill also takes
+    # --run or --weights (checked by evaluate_cli, as one-line errors).
+    src = p.add_argument_group("predictor (one of --run, --weights, --reference)")
     src.add_argument("--run", help="training run directory (uses RUN/model.safetensors)")
     src.add_argument("--weights", help="model weights file (.safetensors)")
     src.add_argument(
         "--reference",
-        choices=["visible_only", "object_fill", "mean_depth"],
-        help="a non-learned reference predictor instead of a model",
+        choices=["visible_only", "object_fill", "mean_depth", "predicted_object_fill"],
+        help="a reference predictor instead of a model; predicted_object_fill is made "
+        "from the model given by --weights or --run",
     )
     p.add_argument("--data", required=True, help="dataset root (amodal-layers format)")
     p.add_argument("--split", default="test", help="split to evaluate (default test)")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--csv", default=None, help="per-image CSV (default: beside --out, .csv)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate the first N only")
+    p.add_argument(
+        "--fit-data",
+        default=None,
+        help="with --reference mean_depth: fit the map on this dataset's train split "
+        "(default --data; needed for an evaluation-only set such as --style shifted)",
+    )
     p.add_argument("--batch-size", type=int, default=4, help="images per model call (default 4)")
     p.set_defaults(func=_evaluate)
 
@@ -168,7 +195,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train one ADE variant on an amodal-layers dataset",
         description="Train a variant from a preset (quick: seconds, cpu: <= ~20 min on 2 "
-        "cores, gpu: official sizes). Works under torchrun --nproc_per_node N (DDP). Writes "
+        "cores, cpu-long: the shipped model, ~1.5 h on 2 cores with augmentation, meant for "
+        "data generated with --style diverse; gpu: official sizes). Works under torchrun "
+        "--nproc_per_node N (DDP). Writes "
         "RUN/config.json, model.safetensors, train_state.pt, log.jsonl, tb/ and done.json "
         "(docs/training.md).",
     )
@@ -220,7 +249,7 @@ def _reproduce(a: argparse.Namespace) -> int:
 
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
-    from amodal_depth.config import PRESETS
+    from amodal_depth.config import PLANS
 
     p = sub.add_parser(
         "reproduce",
@@ -230,7 +259,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
         "figures, claims) to --out after every run. Resumable: rerun the same command to "
         "continue; finished runs are skipped (docs/reproduction.md).",
     )
-    p.add_argument("--preset", required=True, choices=PRESETS, help="plan: quick, cpu or gpu")
+    p.add_argument("--preset", required=True, choices=PLANS, help="plan: quick, cpu or gpu")
     p.add_argument("--out", required=True, help="report directory (small files, committable)")
     p.add_argument(
         "--work", default=None, help="data, runs and weights (default runs/reproduce-PRESET)"

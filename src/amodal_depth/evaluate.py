@@ -467,8 +467,11 @@ def evaluate_cli(
     csv_path: str | Path | None = None,
     max_images: int | None = None,
     batch_size: int = 4,
+    fit_data: str | Path | None = None,
 ) -> dict[str, Any]:
-    """What `amodal-depth evaluate` does: check inputs, load, evaluate, write JSON and CSV."""
+    """What `amodal-depth evaluate` does: check inputs, load, evaluate, write JSON and CSV.
+    fit_data: the dataset whose train split the `mean_depth` map is fitted on (default
+    `data`; an evaluation-only set such as the shifted one has no train split)."""
     model_ref = reference in MODEL_REFERENCES
     if model_ref:
         if (run is None) == (weights is None):
@@ -485,8 +488,13 @@ def evaluate_cli(
     split_ids(manifest, split, data)  # fail on a missing split before loading anything
     out = Path(out)
     csv_out = Path(csv_path) if csv_path is not None else out.with_suffix(".csv")
-    if reference is not None and not model_ref:
-        predictor: Any = reference
+    if fit_data is not None and reference != "mean_depth":
+        raise UserError("--fit-data is only for --reference mean_depth")
+    if reference == "mean_depth" and fit_data is not None:
+        predictor: Any = MeanDepthMap.fit(Path(fit_data), "train").predict
+        label = f"mean_depth(fit on {fit_data})"
+    elif reference is not None and not model_ref:
+        predictor = reference
         label = reference
     else:
         path = resolve_weights(run, weights)
