@@ -1,4 +1,5 @@
-"""Time the SPEC §5 metrics and the evaluation loop; write benchmarks/results/metrics.json.
+"""Time the metrics (docs/metrics.md) and the evaluation loop; write
+benchmarks/results/metrics.json.
 
     .venv/bin/python benchmarks/bench_metrics.py [--data DIR] [--split test]
 

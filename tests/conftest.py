@@ -2,8 +2,8 @@
 
 `flat_sample()` builds a scene of flat rectangles at known depths in front of a slanted wall
 (o_1 nearest, each o_k overlapping o_{k-1}) and derives every layer, mask and object depth
-from those rectangles exactly as SPEC §1 defines them, so `data verify` must accept it and
-any edit to one array is a physics error the verifier should catch.
+from those rectangles exactly as docs/data-format.md defines them, so `data verify` must
+accept it and any edit to one array is a physics error the verifier should catch.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""AmodalLayersDataset: SPEC §4 items, units, augmentation geometry and determinism."""
+"""AmodalLayersDataset: dataset items, units, augmentation geometry and determinism."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Round trip and rejection tests for the amodal-layers reader/writer (SPEC §2)."""
+"""Round trip and rejection tests for the amodal-layers reader/writer (docs/data-format.md)."""
 
 import json
 

@@ -1,6 +1,7 @@
-"""SPEC §5 metrics: hand-worked values, and an independent re-implementation on random input.
+"""Metrics of docs/metrics.md: hand-worked values, and an independent re-implementation
+on random input.
 
-The reference functions at the bottom are written from SPEC §5 alone (plain numpy, lstsq,
+The reference functions at the bottom are written from docs/metrics.md alone (plain numpy, lstsq,
 brute-force nearest neighbours) and never call amodal_depth.metrics helpers.
 """
 

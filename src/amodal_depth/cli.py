@@ -132,7 +132,7 @@ def _evaluate(a: argparse.Namespace) -> int:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a model or a reference predictor on a dataset split (SPEC §5)",
+        help="score a model or a reference predictor on a dataset split (docs/metrics.md)",
         description="Depth accuracy per layer and region (all, amodal, invisible) and "
         "cross-layer consistency (all, static), with the ground-truth consistency row, and "
         "depth-boundary F1 (all valid pixels, outline of the hidden part). "

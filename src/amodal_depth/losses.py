@@ -15,7 +15,8 @@ the target of layer k is 1/depth_k on its valid pixels (depth > 0). The loss is
   disparity frame by a differentiable least-squares scale and shift.
 
 Why not L1 in metres: in trials on these scenes far walls dominated a metric loss and the
-network never learned the room layout; disparity + robust normalisation fixed it (DESIGN.md).
+network never learned the room layout; disparity + robust normalisation fixed it
+(docs/training.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Depth accuracy and cross-layer consistency metrics (SPEC §5), numpy in, floats out.
+"""Depth accuracy and cross-layer consistency metrics (docs/metrics.md), numpy in, floats out.
 
 Every function accepts numpy arrays (torch tensors go through ``np.asarray``) and computes in
 float64. Pixels where the ground truth is <= 0 or a value is not finite are always excluded.
@@ -28,7 +28,7 @@ OUTLINE_WINDOW = 5
 """`hidden_outline`: pixels whose 5x5 window holds pixels both in and out of the hidden part."""
 
 MIN_ALIGNED = 1e-6
-"""Aligned predictions are clipped below at this value before ratios (SPEC §5)."""
+"""Aligned predictions are clipped below at this value before ratios (docs/metrics.md)."""
 
 _THRESHOLDS = {
     "delta1": 1.25,
@@ -90,7 +90,7 @@ def scale_shift(pred: Any, gt: Any, mask: Any = None) -> tuple[float, float]:
 
 
 def align_scale_shift(pred: Any, gt: Any, mask: Any = None) -> np.ndarray:
-    """s*pred + t with (s, t) minimising sum over mask of (s*pred + t - gt)^2 (SPEC §4).
+    """s*pred + t with (s, t) minimising sum over mask of (s*pred + t - gt)^2.
 
     Pixels with gt <= 0 or a non-finite value are left out of the fit. The whole map is
     returned (float64), aligned with the one (s, t). Degenerate fits: see `_fit_scale_shift`.

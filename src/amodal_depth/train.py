@@ -1,4 +1,4 @@
-"""The training loop: `amodal-depth train` (SPEC §3), one file read top to bottom.
+"""The training loop: `amodal-depth train`, one file read top to bottom.
 
 Single process on CPU by default; DistributedDataParallel when started by torchrun (its
 RANK / WORLD_SIZE / LOCAL_RANK environment): gloo on CPU, nccl on CUDA, each rank reads its

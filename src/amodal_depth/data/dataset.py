@@ -1,4 +1,4 @@
-"""The PyTorch dataset of SPEC §4 over an `amodal-layers` root, with augmentation hooks.
+"""The PyTorch dataset over an `amodal-layers` root, with augmentation hooks.
 
 Item (a dict)::
 
@@ -111,7 +111,7 @@ def make_item(
     flip: bool = False,
     guidance_masks: np.ndarray | None = None,
 ) -> Item:
-    """Numpy arrays of one sample (rgb HxWx3 uint8, the rest [K,H,W]) -> SPEC §4 item,
+    """Numpy arrays of one sample (rgb HxWx3 uint8, the rest [K,H,W]) -> dataset item,
     resized to `size` (W, H) and/or flipped horizontally first. `guidance_masks` (perturbed
     amodal masks for the model's input, training only) become the item's `guidance_amodal`."""
     if size is not None:
@@ -206,7 +206,7 @@ class AugmentedDataset(Dataset):
 
 
 class AmodalLayersDataset(AugmentedDataset):
-    """One split of an `amodal-layers` dataset (SPEC §2) as SPEC §4 items.
+    """One split of an `amodal-layers` dataset (docs/data-format.md) as dataset items.
 
     size: None (native), (W, H), or 'multiple_of_14' (nearest multiples of 14 of the
     native size). hflip: random horizontal flip with probability 1/2, drawn from

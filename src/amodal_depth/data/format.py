@@ -1,4 +1,4 @@
-"""Reading and writing the `amodal-layers` dataset format (SPEC §2, version 1).
+"""Reading and writing the `amodal-layers` dataset format (docs/data-format.md, version 1).
 
 Layout::
 
@@ -47,7 +47,7 @@ class FormatError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Camera:
-    """Pinhole intrinsics, OpenCV axes and pixel convention (SPEC §2).
+    """Pinhole intrinsics, OpenCV axes and pixel convention (docs/data-format.md).
 
     Pixel (u, v) (column, row, 0-based) is the ray through ((u - cx)/fx, (v - cy)/fy, 1);
     a centred camera has cx = (width - 1)/2. Depth is z, not ray length.
@@ -110,7 +110,7 @@ class Camera:
 class LayeredSample:
     """One sample in memory. K = number of target objects = number of layers.
 
-    Arrays follow SPEC §1: index k-1 along the first axis is object o_k / layer k.
+    Arrays follow docs/data-format.md: index k-1 along the first axis is object o_k / layer k.
     Depths are float32 metres with 0 where there is no surface.
     """
 

@@ -1,6 +1,6 @@
 """Reader for the Amodal-3D-FRONT layout of the paper's reference [1] ("Occlusion-aware
 Amodal Depth Estimation for Enhancing 3D Reconstruction from a Single Image"), yielding the
-same SPEC §4 items as `AmodalLayersDataset`.
+same items as `AmodalLayersDataset`.
 
 The layout, as that project's public data loader reads it (details in docs/data-format.md)::
 
@@ -79,7 +79,7 @@ def parse_split_file(path: Path, num_layers: int = 3, check_grouping: bool = Tru
 
 
 class Front3DAmodalDataset(AugmentedDataset):
-    """Samples of the Amodal-3D-FRONT layout listed in `split_file` as SPEC §4 items.
+    """Samples of the Amodal-3D-FRONT layout listed in `split_file` as dataset items.
 
     root: the folder holding the scene folders ('.../Amodal_front3d/filtering_rgb' in the
     reference). split_file: absolute, or relative to the working directory or to root.

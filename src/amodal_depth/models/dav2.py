@@ -173,7 +173,7 @@ def load_depth_anything_v2(
     num_heads: int | None = None,
     intermediate_layers: list[int] | None = None,
 ) -> AmodalDepthModel:
-    """Our model holding an official Depth Anything V2 checkpoint (SPEC §4).
+    """Our model holding an official Depth Anything V2 checkpoint.
 
     model(x) with an ImageNet-normalised [B,3,H,W] tensor (H, W multiples of 14) returns
     [B,H,W] exactly as the official model; with guidance it is an `ade` model whose guidance
