@@ -250,14 +250,36 @@ def train_and_evaluate(
     return result
 
 
-def export_best_weights(out: Path, work: Path, dest: Path, variant: str = "ade_multibatch") -> Path:
-    """Copy the best finished `variant` run (SELECTION) to `dest` as fp16 safetensors with its
-    config.json and metrics.json. Returns the weights path."""
+def export_weights(
+    run_dir: Path, dest: Path, metrics: dict[str, Any], meta: dict[str, str] | None = None
+) -> Path:
+    """Write the latest weights of the training run `run_dir` to `dest` as fp16 safetensors,
+    with the run's config.json and a metrics.json (`metrics` plus run, dtype and size).
+    Every file is written atomically. Returns the weights path."""
     import torch
 
     from amodal_depth.models.checkpoints import save_model
     from amodal_depth.train import CONFIG_NAME, load_run
 
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / "model.safetensors"
+    meta = {"run": run_dir.name, **(meta or {})}
+    save_model(load_run(run_dir), weights, dtype=torch.float16, extra_metadata=meta)
+    with atomic_path(dest / "config.json") as tmp:
+        shutil.copyfile(run_dir / CONFIG_NAME, tmp)
+    size_mb = weights.stat().st_size / 1e6
+    atomic_write_json(
+        dest / "metrics.json",
+        {"run": meta["run"], **metrics, "dtype": "float16", "size_mb": round(size_mb, 2)},
+    )
+    if size_mb > WEIGHTS_LIMIT_MB:
+        print(f"warning: {weights} is {size_mb:.1f} MB (> {WEIGHTS_LIMIT_MB} MB)")
+    return weights
+
+
+def export_best_weights(out: Path, work: Path, dest: Path, variant: str = "ade_multibatch") -> Path:
+    """Copy the best finished `variant` run (SELECTION) to `dest` as fp16 safetensors with its
+    config.json and metrics.json. Returns the weights path."""
     runs = report.load_runs(out).get(variant, [])
     cands = []
     for r in runs:
@@ -272,32 +294,17 @@ def export_best_weights(out: Path, work: Path, dest: Path, variant: str = "ade_m
         )
     cands.sort(key=lambda c: (c[0], c[1]))
     rmse, seed, split, best, run_dir = cands[0]
-    dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / "model.safetensors"
-    meta = {"run": run_name(variant, seed), "selected_by": SELECTION}
-    save_model(load_run(run_dir), weights, dtype=torch.float16, extra_metadata=meta)
-    with atomic_path(dest / "config.json") as tmp:
-        shutil.copyfile(run_dir / CONFIG_NAME, tmp)
-    size_mb = weights.stat().st_size / 1e6
-    atomic_write_json(
-        dest / "metrics.json",
-        {
-            "run": run_name(variant, seed),
-            "selected_by": SELECTION
-            if split == "val"
-            else "lowest invisible RMSE on test (the dataset has no val split)",
-            "candidates": {run_name(variant, c[1]): c[0] for c in cands},
-            "val_depth": (best.get("val") or {}).get("depth"),
-            "test_depth": best["test"]["depth"],
-            "test_consistency": best["test"]["consistency"],
-            "dtype": "float16",
-            "size_mb": round(size_mb, 2),
-            "commit": best.get("commit"),
-        },
-    )
-    if size_mb > WEIGHTS_LIMIT_MB:
-        print(f"reproduce: warning: {weights} is {size_mb:.1f} MB (> {WEIGHTS_LIMIT_MB} MB)")
-    return weights
+    metrics = {
+        "selected_by": SELECTION
+        if split == "val"
+        else "lowest invisible RMSE on test (the dataset has no val split)",
+        "candidates": {run_name(variant, c[1]): c[0] for c in cands},
+        "val_depth": (best.get("val") or {}).get("depth"),
+        "test_depth": best["test"]["depth"],
+        "test_consistency": best["test"]["consistency"],
+        "commit": best.get("commit"),
+    }
+    return export_weights(run_dir, dest, metrics, {"selected_by": SELECTION})
 
 
 # ------------------------------------------------------------------------------ record
