@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from amodal_depth.config import VARIANTS, preset
+from amodal_depth.config import PRESETS, VARIANTS, preset
 from amodal_depth.data.format import atomic_write_json
 from amodal_depth.losses import LossWeights, layered_depth_loss
 from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
@@ -63,8 +63,10 @@ def _batch(b: int, k: int, h: int, w: int, seed: int = 0) -> dict[str, torch.Ten
     }
 
 
-def bench_variant(variant: str, steps: int, warmup: int, repeats: int) -> dict:
-    cfg = preset("cpu", variant)
+def bench_variant(
+    variant: str, steps: int, warmup: int, repeats: int, preset_name: str = "cpu"
+) -> dict:
+    cfg = preset(preset_name, variant)
     spec = get_variant(variant)
     torch.manual_seed(0)
     model = build_model(cfg.model)
@@ -119,6 +121,8 @@ def bench_variant(variant: str, steps: int, warmup: int, repeats: int) -> dict:
     latency = statistics.median(lat)
     return {
         "variant": variant,
+        "preset": preset_name,
+        "dpt_features": model.config.features,
         "params_m": params / 1e6,
         "batch_size": bsz,
         "size_wh": [w, h],
@@ -134,7 +138,7 @@ def bench_variant(variant: str, steps: int, warmup: int, repeats: int) -> dict:
 def write_table(res: dict, path: Path) -> None:
     mm = res["matmul_gflop_per_s"]
     rows = [
-        f"Measured {res['date']} on {res['machine']} ({res['threads']} threads), `cpu` preset "
+        f"Measured {res['date']} on {res['machine']} ({res['threads']} threads), `cpu` preset size "
         f"(`{res['model']}`, {res['size']}, batch {res['batch_size']}, K = {res['num_layers']}); "
         f"fp32 matmul 2048²: **{mm:.1f} GFLOP/s** in the same run. Command: "
         f"`{res['command']}`.",
@@ -144,8 +148,11 @@ def write_table(res: dict, path: Path) -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for r in res["variants"]:
+        name = (
+            r["variant"] if r.get("preset", "cpu") == "cpu" else f"{r['variant']} ({r['preset']})"
+        )
         rows.append(
-            f"| {r['variant']} | {r['params_m']:.2f} | {r['forward_gflop_per_image']:.2f} "
+            f"| {name} | {r['params_m']:.2f} | {r['forward_gflop_per_image']:.2f} "
             f"| {r['train_images_per_s']:.2f} | {r['train_gflop_per_s'] / mm:.0%} "
             f"| {r['predict_latency_s']:.3f} | {r['predict_gflop_per_s'] / mm:.0%} |"
         )
@@ -155,10 +162,14 @@ def write_table(res: dict, path: Path) -> None:
         "FlopCounterMode counts matmuls and convolutions only, so elementwise work (GELU, "
         "norms, the loss's sort-based median) is time without counted FLOPs.",
     ]
-    block = "\n".join([BEGIN, "## Models (`benchmarks/bench_models.py`)", "", *rows, END])
+    # One block per preset set, so a cpu-long timing does not replace the cpu table.
+    tag = "" if res.get("presets", ["cpu"]) == ["cpu"] else "-" + "-".join(res["presets"])
+    begin, end = BEGIN.replace("models", f"models{tag}"), END.replace("models", f"models{tag}")
+    title = "## Models (`benchmarks/bench_models.py`" + (f", {tag[1:]})" if tag else ")")
+    block = "\n".join([begin, title, "", *rows, end])
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     tmp = path.with_name(path.name + ".tmp")
@@ -169,6 +180,10 @@ def write_table(res: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument(
+        "--presets", nargs="+", default=["cpu"], choices=PRESETS,
+        help="training presets to time each variant at (default cpu); same image size",
+    )  # fmt: skip
     ap.add_argument("--steps", type=int, default=5, help="timed training steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
     ap.add_argument("--repeats", type=int, default=5, help="timed predict_layers calls")
@@ -176,7 +191,9 @@ def main() -> None:
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     a = ap.parse_args()
     mm_before = matmul_gflops()
-    variants = [bench_variant(v, a.steps, a.warmup, a.repeats) for v in a.variants]
+    variants = [
+        bench_variant(v, a.steps, a.warmup, a.repeats, p) for p in a.presets for v in a.variants
+    ]
     mm_after = matmul_gflops()
     cfg = preset("cpu")
     m = dataclasses.replace(cfg.model)
@@ -186,7 +203,8 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "command": "python benchmarks/bench_models.py"
-        + (f" --variants {' '.join(a.variants)}" if a.variants != list(VARIANTS) else ""),
+        + (f" --variants {' '.join(a.variants)}" if a.variants != list(VARIANTS) else "")
+        + (f" --presets {' '.join(a.presets)}" if a.presets != ["cpu"] else ""),
         "model": f"{m.encoder}, conv_stem={m.conv_stem}",
         "size": f"{cfg.width}x{cfg.height}",
         "batch_size": cfg.batch_size,
@@ -194,6 +212,7 @@ def main() -> None:
         # The max of two measurements bracketing the variants: the machine is shared.
         "matmul_gflop_per_s": max(mm_before, mm_after),
         "matmul_gflop_per_s_before_after": [mm_before, mm_after],
+        "presets": a.presets,
         "variants": variants,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
