@@ -86,7 +86,13 @@ def _same_content(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, 
 
 def _is_pickle(path: Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(9)
+    # A safetensors file starts with its JSON header's length (u64, little endian) and then
+    # the header's "{": its first byte is 0x80 whenever that length is 128 mod 256, so check
+    # this shape before taking 0x80 for a pickle's protocol byte.
+    n = int.from_bytes(head[:8], "little")
+    if len(head) == 9 and head[8:9] == b"{" and 0 < n <= path.stat().st_size - 8:
+        return False
     # torch.save writes a zip archive; older files are a bare pickle (protocol byte 0x80).
     return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
