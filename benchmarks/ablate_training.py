@@ -4,6 +4,7 @@
 
     .venv/bin/python benchmarks/ablate_training.py --diverse data/diverse --template data/cpu \
         --shifted data/shifted [--steps 400] [--work runs/ablate] [--threads 1]
+    .venv/bin/python benchmarks/ablate_training.py --table ...   # the markdown table
 
 Rows (variant ade_mha, batch 4, 224x168; each row changes one thing of `cpu_long_recipe`):
   cpu_long_recipe   the cpu-long preset's recipe (diverse scenes, augmentation, DPT head 32)
@@ -65,6 +66,25 @@ def layer1_summary(r: dict) -> dict:
     }
 
 
+def markdown_table(result: dict) -> str:
+    """The table of docs/training.md from the JSON this script writes."""
+    head = (
+        "| row | train img/s | train min | template: layer-1 δ1 | template: hidden RMSE (m) "
+        "| template: layer-1 boundary F1 | shifted: layer-1 δ1 | shifted: hidden RMSE (m) "
+        "| shifted: layer-1 boundary F1 |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for name, r in result["rows"].items():
+        t, s = r["template_test"], r["shifted"]
+        cells = [f"{r['images_per_s']:.2f}", f"{r['train_wall_s'] / 60:.0f}"]
+        for d in (t, s):
+            cells += [
+                f"{d[k]:.3f}" for k in ("layer1_delta1", "invisible_rmse", "boundary_f1_layer1")
+            ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--diverse", required=True, type=Path)
@@ -76,7 +96,11 @@ def main() -> None:
     ap.add_argument("--max-images", type=int, default=100, help="images scored per set")
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/training_ablation.json")
+    ap.add_argument("--table", action="store_true", help="print the markdown table of --out")
     a = ap.parse_args()
+    if a.table:
+        print(markdown_table(json.loads(a.out.read_text())))
+        return
     if a.threads:
         torch.set_num_threads(a.threads)
     result = json.loads(a.out.read_text()) if a.out.exists() else {}
