@@ -41,18 +41,23 @@ quickstart: setup
 	$(BIN)/amodal-depth reproduce --preset quick --out $(QS)/report --work $(QS)/work
 	$(BIN)/amodal-depth data verify $(QS)/work/data
 	$(BIN)/amodal-depth data show $(QS)/work/data --split test --index 0 --out $(QS)/sample.png
-	@# The committed cpu-preset ade_multibatch weights (docs/results/cpu), on fresh unseen scenes.
+	@# The committed weights (cpu-long preset, docs/training.md) on fresh unseen scenes: our
+	@# room template, and the held-out shifted style (other lenses, shapes, textures, lights).
 	@if [ -f weights/model.safetensors ]; then \
 	  $(BIN)/amodal-depth data generate --out $(QS)/unseen --num 100 --seed 12345 --workers 2 && \
 	  $(BIN)/amodal-depth evaluate --weights weights/model.safetensors --data $(QS)/unseen \
 	    --split test --out $(QS)/weights_eval.json && \
+	  $(BIN)/amodal-depth data generate --out $(QS)/shifted --num 40 --seed 12345 --style shifted \
+	    --workers 2 && \
+	  $(BIN)/amodal-depth evaluate --weights weights/model.safetensors --data $(QS)/shifted \
+	    --split test --out $(QS)/weights_eval_shifted.json && \
 	  $(BIN)/amodal-depth predict $(QS)/unseen/samples/000000/rgb.png --out $(QS)/predict \
 	    --masks $(QS)/unseen/samples/000000/amodal_1.png $(QS)/unseen/samples/000000/amodal_2.png \
 	      $(QS)/unseen/samples/000000/amodal_3.png; \
 	fi
 	@echo
 	@echo "quickstart done: report $(QS)/report/README.md, sample montage $(QS)/sample.png"
-	@if [ -f $(QS)/weights_eval.json ]; then echo "committed weights on unseen scenes: $(QS)/weights_eval.json"; fi
+	@if [ -f $(QS)/weights_eval.json ]; then echo "committed weights on unseen scenes: $(QS)/weights_eval.json, shifted style: $(QS)/weights_eval_shifted.json"; fi
 	@if [ -f $(QS)/predict/predict.json ]; then echo "their layer depths of one unseen image: $(QS)/predict/overview.png"; fi
 
 format: setup

@@ -38,10 +38,6 @@ class AugmentConfig:
     mask_prob: float = 0.0
     """Probability that each object's guidance mask is perturbed (0 = exact masks)."""
 
-    @property
-    def active(self) -> bool:
-        return self.colour > 0 or self.crop_min < 1.0 or self.mask_prob > 0
-
 
 # ------------------------------------------------------------------------- photometric
 def jitter_colour(rgb: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
