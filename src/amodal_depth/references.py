@@ -51,6 +51,20 @@ def _get(sample: Any, name: str) -> np.ndarray:
     return np.asarray(value)
 
 
+def _fill_hidden(
+    base: np.ndarray, valid: np.ndarray, amodal: np.ndarray, visible: np.ndarray, k_n: int
+) -> np.ndarray:
+    """[k_n,H,W]: `base` ([H,W]) for every layer k, o_k's hidden part (amodal_k and not
+    visible_k) set to the median of `base` over o_k's visible pixels where `valid`; left
+    at `base` when there is no such pixel."""
+    out = np.repeat(base[None], k_n, axis=0)
+    for k in range(k_n):
+        seen = visible[k] & valid
+        if seen.any():
+            out[k][amodal[k] & ~visible[k]] = np.median(base[seen])
+    return out
+
+
 def visible_only(sample: Any) -> np.ndarray:
     """[K,H,W]: the ground-truth layer-1 depth repeated for every layer."""
     depth = _get(sample, "depth").astype(np.float32)
@@ -63,13 +77,7 @@ def object_fill(sample: Any) -> np.ndarray:
     amodal = _get(sample, "amodal").astype(bool)
     visible = _get(sample, "visible").astype(bool)
     d1 = depth[0]
-    has_depth = np.isfinite(d1) & (d1 > 0)
-    out = np.repeat(d1[None], depth.shape[0], axis=0)
-    for k in range(depth.shape[0]):
-        seen = visible[k] & has_depth
-        if seen.any():
-            out[k][amodal[k] & ~visible[k]] = np.median(d1[seen])
-    return out
+    return _fill_hidden(d1, np.isfinite(d1) & (d1 > 0), amodal, visible, depth.shape[0])
 
 
 def predicted_object_fill(pred: Any, sample: Any) -> np.ndarray:
@@ -89,13 +97,7 @@ def predicted_object_fill(pred: Any, sample: Any) -> np.ndarray:
     if p.ndim != 3 or p.shape != amodal.shape:
         raise ValueError(f"prediction has shape {p.shape}, expected {amodal.shape}")
     d1 = p[0]
-    has_value = np.isfinite(d1)
-    out = np.repeat(d1[None], p.shape[0], axis=0)
-    for k in range(p.shape[0]):
-        seen = visible[k] & has_value
-        if seen.any():
-            out[k][amodal[k] & ~visible[k]] = np.median(d1[seen])
-    return out
+    return _fill_hidden(d1, np.isfinite(d1), amodal, visible, p.shape[0])
 
 
 class PredictedObjectFill:

@@ -1,11 +1,9 @@
 """The object library: procedural furniture built from primitives, and user mesh folders.
 
-Every object is one triangle mesh in its own local frame: metres, z up, the origin at the
-centre of its footprint on the floor (min z = 0), its front facing -y. Each triangle carries
-its part's appearance (`TRI_ATTR` columns): base colour, procedural texture id and scale, and
-the world axis the texture runs along. The furniture is deliberately built with depth
-extent and structure (legs, seats and backs, open shelves, L-shapes) so that a hidden part
-is not simply the median depth of the visible part.
+Meshes, their per-part appearance and the part builder live in data/parts.py; the randomised
+styles' shapes and random materials in data/shapes.py. The furniture is deliberately built
+with depth extent and structure (legs, seats and backs, open shelves, L-shapes) so that a
+hidden part is not simply the median depth of the visible part.
 """
 
 from __future__ import annotations
@@ -21,127 +19,31 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from amodal_depth.data.parts import (
+    TEX_CHECKER,
+    TEX_GRAIN,
+    TEX_PLAIN,
+    TEX_STRIPES,
+    Look,
+    ObjectMesh,
+    _Builder,
+    _u,
+)
+
+# Names that lived here before parts.py was split off; importers still use this module.
+from amodal_depth.data.parts import TEX_DOTS as TEX_DOTS
+from amodal_depth.data.parts import TEX_GRADIENT as TEX_GRADIENT
+from amodal_depth.data.parts import TEX_NOISE as TEX_NOISE
+from amodal_depth.data.parts import TEX_RINGS as TEX_RINGS
+from amodal_depth.data.parts import TEXTURES as TEXTURES
+from amodal_depth.data.parts import TRI_ATTR as TRI_ATTR
+from amodal_depth.data.shapes import STYLED_SHAPES, restyle
 from amodal_depth.errors import UserError
 
 if TYPE_CHECKING:
     from amodal_depth.data.styles import Style
 
-# Per-triangle appearance: r, g, b in [0, 1], texture id, texture scale (m), texture axis.
-TRI_ATTR = 8
-TEX_PLAIN, TEX_GRAIN, TEX_CHECKER, TEX_STRIPES = 0, 1, 2, 3
-# Drawn only by the randomised styles (data/styles.py); TEX_RINGS only by `shifted`.
-TEX_NOISE, TEX_DOTS, TEX_GRADIENT, TEX_RINGS = 4, 5, 6, 7
-TEXTURES = {
-    "plain": TEX_PLAIN, "grain": TEX_GRAIN, "checker": TEX_CHECKER, "stripes": TEX_STRIPES,
-    "noise": TEX_NOISE, "dots": TEX_DOTS, "gradient": TEX_GRADIENT, "rings": TEX_RINGS,
-}  # fmt: skip
-
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf")
-
-
-@dataclass
-class ObjectMesh:
-    """One object: a triangle mesh in its local frame plus per-triangle appearance."""
-
-    category: str
-    vertices: np.ndarray  # [N, 3] float64, local frame (z up, footprint centred, min z = 0)
-    triangles: np.ndarray  # [M, 3] int32
-    tri_attr: np.ndarray  # [M, TRI_ATTR] float32
-    colour: tuple[float, float, float]  # the main colour, for meta.json
-    source: str = "procedural"
-    family: str | None = None  # object family of the randomised styles (None: template)
-
-    @property
-    def size(self) -> tuple[float, float, float]:
-        """Bounding-box extent (width x, depth y, height z) in metres."""
-        ext = self.vertices.max(axis=0) - self.vertices.min(axis=0)
-        return float(ext[0]), float(ext[1]), float(ext[2])
-
-
-# ------------------------------------------------------------------------- primitives
-_BOX_V = np.array(
-    [[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (0.0, 1.0)], dtype=np.float64
-)
-# Vertex index = 4*ix + 2*iy + iz. Two triangles per face; winding does not matter (the
-# renderer turns normals towards the camera).
-_BOX_F = np.array(
-    [
-        [0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5],  # x = -0.5, x = +0.5
-        [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],  # y = -0.5, y = +0.5
-        [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3],  # z = 0, z = 1
-    ],
-    dtype=np.int32,
-)  # fmt: skip
-
-
-class _Builder:
-    """Accumulates parts (vertices, triangles, per-triangle appearance) into one mesh."""
-
-    def __init__(self) -> None:
-        self.v: list[np.ndarray] = []
-        self.f: list[np.ndarray] = []
-        self.a: list[np.ndarray] = []
-        self.n = 0
-
-    def _add(self, v: np.ndarray, f: np.ndarray, look: Look) -> None:
-        self.v.append(v)
-        self.f.append(f + self.n)
-        self.a.append(np.tile(look.attr(), (len(f), 1)))
-        self.n += len(v)
-
-    def box(self, x: float, y: float, z0: float, sx: float, sy: float, sz: float, look: Look):
-        """Axis-aligned box centred at (x, y) in plan, from height z0 to z0 + sz."""
-        v = _BOX_V * [sx, sy, sz] + [x, y, z0]
-        self._add(v, _BOX_F, look)
-
-    def lathe(
-        self, x: float, y: float, z: np.ndarray, r: np.ndarray, look: Look, seg: int = 14
-    ) -> None:
-        """Surface of revolution about the vertical axis through (x, y): radius r[i] at
-        height z[i]; closed with flat caps. A cylinder is z=[0,h], r=[r,r]; a cone r=[r,0]."""
-        z = np.asarray(z, np.float64)
-        r = np.asarray(r, np.float64)
-        ang = np.linspace(0.0, 2 * np.pi, seg, endpoint=False)
-        ring = np.stack([np.cos(ang), np.sin(ang)], 1)
-        rings = [np.c_[ring * ri + [x, y], np.full(seg, zi)] for zi, ri in zip(z, r)]
-        v = np.concatenate(rings + [np.array([[x, y, z[0]], [x, y, z[-1]]])])
-        faces = []
-        j = np.arange(seg)
-        jn = (j + 1) % seg
-        for i in range(len(z) - 1):
-            a, b = i * seg + j, (i + 1) * seg + j
-            an, bn = i * seg + jn, (i + 1) * seg + jn
-            faces += [np.stack([a, an, bn], 1), np.stack([a, bn, b], 1)]
-        c0, c1 = len(z) * seg, len(z) * seg + 1
-        top = (len(z) - 1) * seg
-        faces += [np.stack([np.full(seg, c0), jn, j], 1)]
-        faces += [np.stack([np.full(seg, c1), top + j, top + jn], 1)]
-        self._add(v, np.concatenate(faces).astype(np.int32), look)
-
-    def cylinder(self, x: float, y: float, z0: float, r: float, h: float, look: Look) -> None:
-        self.lathe(x, y, np.array([z0, z0 + h]), np.array([r, r]), look, seg=12)
-
-    def build(self, category: str, colour: np.ndarray) -> ObjectMesh:
-        v = np.concatenate(self.v)
-        lo, hi = v.min(axis=0), v.max(axis=0)
-        v = v - [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]]
-        c = tuple(float(round(x, 4)) for x in colour)
-        return ObjectMesh(
-            category, v, np.concatenate(self.f), np.concatenate(self.a).astype(np.float32), c
-        )
-
-
-@dataclass
-class Look:
-    """Appearance of one part."""
-
-    colour: np.ndarray
-    tex: int = TEX_PLAIN
-    scale: float = 0.1
-    axis: tuple[float, float, float] = (1.0, 0.0, 0.0)
-
-    def attr(self) -> np.ndarray:
-        return np.array([*self.colour, self.tex, self.scale, *self.axis], np.float32)
 
 
 # ---------------------------------------------------------------------------- palettes
@@ -180,10 +82,6 @@ def _metal(rng: np.random.Generator) -> Look:
 def _vivid(rng: np.random.Generator) -> Look:
     rgb = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.4, 0.9), rng.uniform(0.4, 0.95))
     return Look(np.array(rgb))
-
-
-def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(rng.uniform(lo, hi))
 
 
 # -------------------------------------------------------------------------- categories
@@ -413,173 +311,6 @@ _WEIGHTS = {
     "table": 1.5, "chair": 1.2, "cabinet": 1.0, "shelf": 1.2, "sofa": 1.5,
     "lamp": 0.4, "box": 0.8, "vase": 0.4, "desk": 1.0, "bed": 0.6,
 }  # fmt: skip
-
-
-# ------------------------------------------------------------- randomised styles' shapes
-# Drawn only by the `diverse` and `shifted` styles (ObjectLibrary.sample_styled), never by
-# the template. Families: primitive, composite (diverse); torus, tower, capsule (shifted).
-def random_look(rng: np.random.Generator, style: Style) -> Look:
-    """A random material: texture family from the style's table, colour from a wide HSV
-    range, random scale, axis-aligned or oblique texture axis."""
-    from amodal_depth.data.styles import choose
-
-    tex = TEXTURES[choose(rng, style.textures)]
-    rgb = colorsys.hsv_to_rgb(rng.random(), _u(rng, *style.saturation), _u(rng, *style.value))
-    if rng.random() < 0.5:
-        axis = np.eye(3)[int(rng.integers(3))]
-    else:  # oblique: diagonal stripes, tilted gradients
-        axis = rng.standard_normal(3)
-        axis /= max(float(np.linalg.norm(axis)), 1e-9)
-    a = tuple(float(x) for x in axis)
-    return Look(np.array(rgb), tex, _u(rng, *style.texture_scale), a)  # type: ignore[arg-type]
-
-
-def _rot(axis: int, angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    i, j = [(1, 2), (0, 2), (0, 1)][axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
-
-
-def _transform_last(b: _Builder, r: np.ndarray, at: np.ndarray) -> None:
-    """Turn the last part added to `b` by `r` about its own centre, then move it to `at`."""
-    v = b.v[-1]
-    c = 0.5 * (v.min(0) + v.max(0))
-    b.v[-1] = (v - c) @ r.T + at
-
-
-_PRIMITIVES = ("box", "cylinder", "ellipsoid", "cone", "pyramid", "wedge")
-
-
-def _add_primitive(b: _Builder, rng: np.random.Generator, kind: str, s: float, look: Look):
-    """One primitive of overall size ~s (m) standing at the origin."""
-    if kind == "box":
-        b.box(0, 0, 0, s * _u(rng, 0.4, 1.0), s * _u(rng, 0.4, 1.0), s * _u(rng, 0.3, 1.2), look)
-    elif kind == "cylinder":
-        r = s * _u(rng, 0.2, 0.5)
-        b.lathe(0, 0, np.array([0.0, s * _u(rng, 0.3, 1.3)]), np.array([r, r]), look, seg=18)
-    elif kind == "ellipsoid":
-        t = np.linspace(0.12, np.pi - 0.12, 9)
-        h, r = s * _u(rng, 0.3, 1.1), s * _u(rng, 0.2, 0.5)
-        b.lathe(0, 0, (1 - np.cos(t)) / 2 * h, np.sin(t) * r, look, seg=16)
-        _transform_last(b, np.diag([1.0, _u(rng, 0.5, 1.5), 1.0]), np.zeros(3))
-    elif kind in ("cone", "pyramid"):
-        r, h = s * _u(rng, 0.2, 0.5), s * _u(rng, 0.4, 1.2)
-        seg = 16 if kind == "cone" else int(rng.integers(3, 6))
-        b.lathe(0, 0, np.array([0.0, h]), np.array([r, 0.01 * r]), look, seg=seg)
-    else:  # wedge: a ramp, a triangular prism lying on one rectangular face
-        w, d, h = s * _u(rng, 0.4, 1.0), s * _u(rng, 0.4, 1.0), s * _u(rng, 0.2, 0.8)
-        v = np.array([[x, y, z] for x in (-w / 2, w / 2)
-                      for y, z in ((-d / 2, 0.0), (d / 2, 0.0), (d / 2, h))])  # fmt: skip
-        f = np.array([[0, 3, 4], [0, 4, 1], [1, 4, 5], [1, 5, 2], [0, 2, 5], [0, 5, 3],
-                      [0, 1, 2], [3, 5, 4]], np.int32)  # fmt: skip
-        b._add(v, f, look)
-
-
-def make_primitive(rng: np.random.Generator, style: Style) -> ObjectMesh:
-    b = _Builder()
-    kind = _PRIMITIVES[int(rng.integers(len(_PRIMITIVES)))]
-    look = random_look(rng, style)
-    _add_primitive(b, rng, kind, _u(rng, 0.45, 1.4), look)
-    if rng.random() < 0.5:  # lying or tilted
-        _transform_last(b, _rot(int(rng.integers(2)), _u(rng, -np.pi / 2, np.pi / 2)),
-                        np.zeros(3))  # fmt: skip
-    return b.build(f"prim_{kind}", look.colour)
-
-
-def make_composite(rng: np.random.Generator, style: Style) -> ObjectMesh:
-    """A union of 2-5 random primitives, each overlapping the parts before it."""
-    b = _Builder()
-    n = int(rng.integers(2, 6))
-    looks = [random_look(rng, style) for _ in range(int(rng.integers(1, 3)))]
-    for i in range(n):
-        kind = _PRIMITIVES[int(rng.integers(len(_PRIMITIVES)))]
-        _add_primitive(b, rng, kind, _u(rng, 0.3, 0.9), looks[i % len(looks)])
-        turn = _rot(2, _u(rng, 0, np.pi))
-        tilt = _rot(0, _u(rng, -1.2, 1.2)) if rng.random() < 0.3 else np.eye(3)
-        r = turn @ tilt
-        if i == 0:
-            at = np.array([0.0, 0.0, 0.5 * float(np.ptp(b.v[-1][:, 2]))])
-        else:
-            v = np.concatenate(b.v[:-1])
-            lo, hi = v.min(0), v.max(0)
-            at = lo + (hi - lo) * rng.uniform([0.1, 0.1, 0.2], [0.9, 0.9, 1.0])
-        _transform_last(b, r, at)
-    return b.build("composite", looks[0].colour)
-
-
-def make_torus(rng: np.random.Generator, style: Style) -> ObjectMesh:
-    """A ring: lying flat, standing upright or tilted."""
-    big, small = _u(rng, 0.25, 0.6), 0.0
-    small = big * _u(rng, 0.15, 0.45)
-    nu, nv = 24, 10
-    u = np.linspace(0, 2 * np.pi, nu, endpoint=False)
-    w = np.linspace(0, 2 * np.pi, nv, endpoint=False)
-    uu, ww = np.meshgrid(u, w, indexing="ij")
-    rr = big + small * np.cos(ww)
-    v = np.stack([rr * np.cos(uu), rr * np.sin(uu), small * np.sin(ww)], -1).reshape(-1, 3)
-    i, j = np.meshgrid(np.arange(nu), np.arange(nv), indexing="ij")
-    a, bb = i * nv + j, ((i + 1) % nu) * nv + j
-    c, d = ((i + 1) % nu) * nv + (j + 1) % nv, i * nv + (j + 1) % nv
-    f = np.concatenate([np.stack([a, bb, c], -1).reshape(-1, 3),
-                        np.stack([a, c, d], -1).reshape(-1, 3)]).astype(np.int32)  # fmt: skip
-    b = _Builder()
-    look = random_look(rng, style)
-    b._add(v, f, look)
-    tilt = [0.0, np.pi / 2, _u(rng, 0.3, 1.2)][int(rng.integers(3))]
-    _transform_last(b, _rot(0, tilt), np.zeros(3))
-    return b.build("torus", look.colour)
-
-
-def make_tower(rng: np.random.Generator, style: Style) -> ObjectMesh:
-    """Stacked slabs of varying size, each turned about the vertical."""
-    b = _Builder()
-    looks = [random_look(rng, style) for _ in range(2)]
-    z = 0.0
-    for i in range(int(rng.integers(3, 8))):
-        t = _u(rng, 0.06, 0.3)
-        b.box(0, 0, 0, _u(rng, 0.2, 0.9), _u(rng, 0.2, 0.9), t, looks[i % 2])
-        off = rng.uniform(-0.08, 0.08, 2)
-        _transform_last(b, _rot(2, _u(rng, 0, np.pi)), np.array([off[0], off[1], z + t / 2]))
-        z += t
-    return b.build("tower", looks[0].colour)
-
-
-def make_capsule(rng: np.random.Generator, style: Style) -> ObjectMesh:
-    """A cylinder with hemispherical ends, upright or lying."""
-    r, h = _u(rng, 0.1, 0.35), _u(rng, 0.2, 1.0)
-    t = np.linspace(0.0, np.pi / 2, 5)[1:]
-    z = np.concatenate([r - r * np.cos(t[::-1][:-1]), [r, r + h], r + h + r * np.sin(t)])
-    rad = np.concatenate([r * np.sin(t[::-1][:-1]), [r, r], r * np.cos(t)])
-    keep = rad > 1e-6
-    b = _Builder()
-    look = random_look(rng, style)
-    b.lathe(0, 0, z[keep], rad[keep], look, seg=16)
-    if rng.random() < 0.5:
-        _transform_last(b, _rot(0, np.pi / 2), np.zeros(3))
-    return b.build("capsule", look.colour)
-
-
-STYLED_SHAPES: dict[str, Callable[[np.random.Generator, Style], ObjectMesh]] = {
-    "primitive": make_primitive,
-    "composite": make_composite,
-    "torus": make_torus,
-    "tower": make_tower,
-    "capsule": make_capsule,
-}
-
-
-def restyle(obj: ObjectMesh, rng: np.random.Generator, style: Style) -> ObjectMesh:
-    """The same shape with a random material per part (per distinct appearance row)."""
-    rows, inv = np.unique(obj.tri_attr, axis=0, return_inverse=True)
-    if len(rows) > 32:  # vertex-coloured meshes: one material for the whole object
-        inv = np.zeros(len(obj.tri_attr), np.int64)
-        rows = rows[:1]
-    new = np.stack([random_look(rng, style).attr() for _ in range(len(rows))])
-    attr = new[np.asarray(inv).reshape(-1)].astype(np.float32)
-    colour = tuple(float(round(x, 4)) for x in new[0, :3])
-    return ObjectMesh(obj.category, obj.vertices, obj.triangles, attr, colour, obj.source)
 
 
 # --------------------------------------------------------------------------- mesh folder

@@ -10,7 +10,8 @@ stands along the walls and is dropped when it hides any part of a target.
 That is the `template` style. The randomised styles (`diverse`, `shifted`; ranges in
 data/styles.py) keep the chain, the sideways repair and the rejection rule, and draw the
 camera (per-sample intrinsics, roll), room (size, missing walls), lights, materials, object
-families and distractors from their table (the "randomised styles" section below).
+families and distractors from their table (data/scenes_styled.py). The objects and the
+layout record are data/layout.py's.
 
 Rejection rule (checked at reduced resolution first, then again at full resolution):
 every target's amodal mask covers at least `min_area` of the image and its vertex bounding
@@ -21,150 +22,28 @@ hidden_max] and o_{k-1} itself hides at least `min_direct` of o_k.
 
 from __future__ import annotations
 
-import colorsys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from amodal_depth.data.format import Camera
-from amodal_depth.data.objects import (
-    TEX_CHECKER,
-    TEX_GRAIN,
-    TEX_PLAIN,
-    TEX_STRIPES,
-    ObjectLibrary,
-    random_look,
-)
+from amodal_depth.data.layout import ROOM_FACES, Layout, Placed, _u, camera_pose, room_corners
+from amodal_depth.data.objects import ObjectLibrary
 from amodal_depth.data.objects import ObjectMesh as ObjectMesh
+from amodal_depth.data.parts import TEX_CHECKER, TEX_GRAIN, TEX_PLAIN, TEX_STRIPES
 from amodal_depth.data.render import Hits, Renderer, WorldMesh
-from amodal_depth.data.styles import Style, draw, signed
+from amodal_depth.data.scenes_styled import (
+    add_room_styled,
+    sample_camera,
+    sample_distractors,
+    sample_layout_styled,
+)
+from amodal_depth.data.styles import Style
 from amodal_depth.errors import UserError
 
 if TYPE_CHECKING:
     from amodal_depth.data.generate import GeneratorConfig
-
-
-def _rot_z(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-@dataclass
-class Placed:
-    """An object standing on the floor at (x, y), turned by `yaw` (radians) about z."""
-
-    obj: ObjectMesh
-    x: float = 0.0
-    y: float = 0.0
-    yaw: float = 0.0
-    _world: tuple | None = field(default=None, repr=False, compare=False)
-
-    def transform(self) -> np.ndarray:
-        t = np.eye(4)
-        t[:3, :3] = _rot_z(self.yaw)
-        t[:3, 3] = [self.x, self.y, 0.0]
-        return t
-
-    def half_extents(self) -> tuple[float, float]:
-        """Half size of the turned footprint's axis-aligned box (x, y)."""
-        v = self.obj.vertices[:, :2] @ _rot_z(self.yaw)[:2, :2].T
-        return float(np.abs(v[:, 0]).max()), float(np.abs(v[:, 1]).max())
-
-    def world(self) -> WorldMesh:
-        key = (self.x, self.y, self.yaw)
-        if self._world is None or self._world[0] != key:  # cached: layouts ask repeatedly
-            r = _rot_z(self.yaw)
-            attr = self.obj.tri_attr.copy()
-            attr[:, 5:8] = attr[:, 5:8] @ r.T.astype(np.float32)  # textures turn with it
-            v = self.obj.vertices @ r.T + [self.x, self.y, 0.0]
-            self._world = (key, WorldMesh(v, self.obj.triangles, attr))
-        return self._world[1]
-
-    def describe(self) -> dict:
-        w, d, h = self.obj.size
-        fam = {} if self.obj.family is None else {"family": self.obj.family}
-        return {
-            **fam,
-            "category": self.obj.category,
-            "source": self.obj.source,
-            "size": [round(w, 4), round(d, 4), round(h, 4)],
-            "colour": list(self.obj.colour),
-            "pose": {
-                "position": [round(self.x, 4), round(self.y, 4), 0.0],
-                "yaw_deg": round(float(np.rad2deg(self.yaw)), 3),
-                "object_to_world": np.round(self.transform(), 6).tolist(),
-            },
-        }
-
-
-@dataclass
-class Layout:
-    camera: Camera
-    cam_to_world: np.ndarray  # [4, 4], OpenCV camera axes
-    cam_height: float
-    pitch_deg: float
-    targets: list[Placed]
-    clutter: list[Placed] = field(default_factory=list)
-    # The room is built last (add_room), once the targets have their final places.
-    room: WorldMesh | None = None
-    room_box: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
-    ceiling: bool = True
-    light: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    ambient: float = 0.4
-    # Randomised styles only (None / unused on the template path):
-    light_colours: np.ndarray | None = None  # [J, 3]; `light` is then [J, 3]
-    shadows: bool = True
-    backdrop: np.ndarray | None = None
-    extra: dict | None = None  # what the style drew, for meta.json
-
-    def renderer(self) -> Renderer:
-        if self.light_colours is None:
-            return Renderer(self.meshes(), self.cam_to_world, self.light, self.ambient)
-        return Renderer(self.meshes(), self.cam_to_world, self.light, self.ambient,
-                        self.light_colours, self.shadows, self.backdrop)  # fmt: skip
-
-    def meshes(self) -> list[WorldMesh]:
-        """Geometry order used by the renderer: targets, clutter, room last (when built)."""
-        out = [p.world() for p in self.targets + self.clutter]
-        return out + ([self.room] if self.room is not None else [])
-
-    def describe(self) -> dict:
-        x0, x1, y0, y1, h = self.room_box
-        return {
-            "world_frame": "metres, z up, floor at z = 0",
-            "camera_pose": {
-                "cam_to_world": np.round(self.cam_to_world, 6).tolist(),
-                "height": round(self.cam_height, 4),
-                "pitch_deg": round(self.pitch_deg, 3),
-            },
-            "room": {
-                "x": [round(x0, 4), round(x1, 4)],
-                "y": [round(y0, 4), round(y1, 4)],
-                "height": round(h, 4),
-                "ceiling": self.ceiling,
-            },
-            "light": {
-                "position": np.round(self.light, 4).tolist(),
-                "ambient": round(self.ambient, 4),
-            },
-            "clutter": [p.describe() for p in self.clutter],
-            **(self.extra or {}),
-        }
-
-
-def camera_pose(height: float, yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
-    """Camera-to-world [4, 4]: at (0, 0, height), turned by yaw about z (0 = looking +y,
-    positive = to the left), pitched down by `pitch` radians, rolled by `roll` radians about
-    the optical axis (positive: the image turns clockwise); OpenCV axes (x right, y down)."""
-    c, s = np.cos(pitch), np.sin(pitch)
-    base = np.array([[1.0, 0.0, 0.0], [0.0, -s, c], [0.0, -c, -s]])  # columns x, y, z
-    if roll:
-        base = base @ _rot_z(roll)  # turns the camera x, y axes about its z axis
-    t = np.eye(4)
-    t[:3, :3] = _rot_z(yaw) @ base
-    t[:3, 3] = [0.0, 0.0, height]
-    return t
 
 
 # --------------------------------------------------------------------------- room
@@ -183,17 +62,7 @@ def make_room(
     rng: np.random.Generator, box: tuple[float, float, float, float, float], ceiling: bool
 ) -> WorldMesh:
     """A box room seen from inside: floor, four walls, optionally a ceiling."""
-    x0, x1, y0, y1, h = box
-    v = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (0.0, h)])
-    # Vertex index = 4*ix + 2*iy + iz (same scheme as the object boxes).
-    faces = {
-        "floor": [[0, 4, 6], [0, 6, 2]],
-        "ceiling": [[1, 3, 7], [1, 7, 5]],
-        "wall_x0": [[0, 2, 3], [0, 3, 1]],
-        "wall_x1": [[4, 5, 7], [4, 7, 6]],
-        "wall_y0": [[0, 1, 5], [0, 5, 4]],
-        "wall_y1": [[2, 6, 7], [2, 7, 3]],
-    }
+    v = room_corners(box)
     jit = lambda c, a=0.04: np.clip(c + rng.uniform(-a, a, 3), 0, 1)  # noqa: E731
     r = rng.random()
     if r < 0.5:
@@ -208,7 +77,7 @@ def make_room(
     wall_tex = TEX_STRIPES if rng.random() < 0.3 else TEX_PLAIN
     wall_s = rng.uniform(0.08, 0.3)
     tris, attrs = [], []
-    for name, f in faces.items():
+    for name, f in ROOM_FACES.items():
         if name == "ceiling" and not ceiling:
             continue
         if name == "floor":
@@ -224,10 +93,6 @@ def make_room(
 
 
 # ------------------------------------------------------------------------- layout
-def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(rng.uniform(lo, hi))
-
-
 def sample_layout(
     rng: np.random.Generator, cfg: GeneratorConfig, objects: list[ObjectMesh], camera: Camera
 ) -> Layout:
@@ -321,181 +186,6 @@ def sample_clutter(
             continue
         boxes.append(bb)
         out.append(p)
-    return out
-
-
-# ------------------------------------------------------------------ randomised styles
-# The `diverse` and `shifted` styles (data/styles.py) replace the template's camera, room,
-# lights, materials and clutter by draws from the style's table; the layout chain, the
-# sideways repair and the rejection rule are the template's.
-def sample_camera(rng: np.random.Generator, cfg: GeneratorConfig, style: Style) -> Camera:
-    """Per-sample intrinsics: random horizontal FOV (square pixels), offset principal point."""
-    w, h = cfg.width, cfg.height
-    fx = (w / 2.0) / np.tan(np.deg2rad(draw(rng, style.hfov_deg)) / 2.0)
-    cx = (w - 1) / 2.0 + signed(rng, style.principal_offset) * w
-    cy = (h - 1) / 2.0 + signed(rng, style.principal_offset) * h
-    return Camera(float(fx), float(fx), float(cx), float(cy), w, h)
-
-
-def sample_layout_styled(
-    rng: np.random.Generator, style: Style, objects: list[ObjectMesh], camera: Camera
-) -> Layout:
-    """The template's chain of targets with the style's distances, turns, height, pitch
-    range and roll."""
-    k_n = len(objects)
-    h = draw(rng, style.camera_height)
-    tan_half = (camera.width / 2) / camera.fx
-    tan_vhalf = (camera.height / 2) / camera.fy
-    targets = [Placed(o, yaw=np.deg2rad(_u(rng, -style.yaw_deg, style.yaw_deg))) for o in objects]
-    ext = [p.half_extents() for p in targets]
-    hx, hy = ext[0]
-    fit = max(1.2 * hx / tan_half, 0.6 * objects[0].size[2] / tan_vhalf)
-    # Wide lenses come closer (else the targets shrink below min_area): o_1's distance
-    # shrinks with tan(hfov/2) beyond the template's 60 deg (100 deg: x 0.6); beyond 100 deg
-    # (only the shifted style) the distance and the gaps shrink further.
-    closer = min(1.0, np.tan(np.pi / 6) / tan_half) ** 0.7
-    wider = min(1.0, np.tan(np.deg2rad(50.0)) / tan_half) ** 3
-    targets[0].y = hy + max(_u(rng, *style.first_distance) * closer * wider, fit)
-    for k in range(1, k_n):
-        p, q = targets[k - 1], targets[k]
-        q.y = p.y + ext[k - 1][1] + ext[k][1] + _u(rng, *style.gap) * wider
-        ang = p.x / p.y + _u(rng, -0.75, 0.75) * (ext[k - 1][0] / p.y + ext[k][0] / q.y)
-        q.x = ang * q.y
-    wv = np.concatenate([p.world().vertices for p in targets])
-    az = np.arctan2(wv[:, 0], wv[:, 1])
-    beta = 0.5 * (az.min() + az.max()) + np.deg2rad(_u(rng, -3, 3))
-    fwd = wv[:, 0] * np.sin(beta) + wv[:, 1] * np.cos(beta)
-    el = np.arctan2(wv[:, 2] - h, fwd)
-    pitch = -0.5 * (el.min() + el.max()) + np.deg2rad(_u(rng, -3, 3))
-    pitch = float(np.clip(pitch, *np.deg2rad(style.pitch_deg)))
-    roll = np.deg2rad(signed(rng, style.roll_deg))
-    cam = camera_pose(h, -beta, pitch, roll)
-    lay = Layout(camera, cam, h, float(np.rad2deg(pitch)), targets)
-    lay.extra = {"roll_deg": round(float(np.rad2deg(roll)), 3)}
-    return lay
-
-
-_WALLS_OF = ("wall_x0", "wall_x1", "wall_y0", "wall_y1")
-
-
-def make_room_styled(
-    rng: np.random.Generator,
-    style: Style,
-    box: tuple[float, float, float, float, float],
-    walls: dict[str, bool],
-    ceiling: bool,
-) -> WorldMesh:
-    """Floor, the walls that are present, optionally a ceiling; a random material each."""
-    x0, x1, y0, y1, h = box
-    v = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (0.0, h)])
-    faces = {
-        "floor": [[0, 4, 6], [0, 6, 2]],
-        "ceiling": [[1, 3, 7], [1, 7, 5]],
-        "wall_x0": [[0, 2, 3], [0, 3, 1]],
-        "wall_x1": [[4, 5, 7], [4, 7, 6]],
-        "wall_y0": [[0, 1, 5], [0, 5, 4]],
-        "wall_y1": [[2, 6, 7], [2, 7, 3]],
-    }
-    tris, attrs = [], []
-    for name, f in faces.items():
-        if (name == "ceiling" and not ceiling) or (name in walls and not walls[name]):
-            continue
-        a = random_look(rng, style).attr()
-        tris += f
-        attrs += [a, a]
-    return WorldMesh(v, np.array(tris, np.int32), np.array(attrs, np.float32))
-
-
-def add_room_styled(rng: np.random.Generator, style: Style, lay: Layout) -> None:
-    """Room of random size (sometimes a large open floor) around the targets, each wall
-    missing at random, optional ceiling; 1-3 tinted lights, shadows on/off, backdrop."""
-    targets = lay.targets
-    ext = [p.half_extents() for p in targets]
-    h = lay.cam_height
-
-    def margin() -> float:
-        if rng.random() < style.open_floor_prob:
-            return _u(rng, *style.open_margin)
-        return _u(rng, *style.room_margin)
-
-    xs = [v for p, e in zip(targets, ext) for v in (p.x - e[0], p.x + e[0])]
-    y_far = max(p.y + e[1] for p, e in zip(targets, ext))
-    x0 = min(min(xs), -0.3) - margin()
-    x1 = max(max(xs), 0.3) + margin()
-    y0, y1 = -0.1 - margin(), y_far + margin()
-    tallest = max(p.obj.size[2] for p in targets)
-    room_h = max(_u(rng, *style.room_height), tallest + 0.3, h + 0.5)
-    walls = {w: bool(rng.random() >= style.wall_missing_prob) for w in _WALLS_OF}
-    ceiling = bool(rng.random() < style.ceiling_prob)
-    lay.room_box = (x0, x1, y0, y1, room_h)
-    lay.ceiling = ceiling
-    lay.room = make_room_styled(rng, style, lay.room_box, walls, ceiling)
-    n_l = int(rng.integers(style.num_lights[0], style.num_lights[1] + 1))
-    pos, col = [], []
-    for _ in range(n_l):  # near the group, inside the room, above the objects below it
-        x = _u(rng, max(x0 + 0.2, min(xs) - 2.0), min(x1 - 0.2, max(xs) + 2.0))
-        y = _u(rng, max(y0 + 0.2, -0.5), min(y1 - 0.2, y_far + 2.0))
-        z = _u(rng, 1.0, room_h - 0.1)
-        for p, e in zip(targets, ext):
-            if abs(x - p.x) < e[0] + 0.1 and abs(y - p.y) < e[1] + 0.1:
-                z = max(z, min(p.obj.size[2] + 0.2, room_h - 0.05))
-        pos.append([x, y, z])
-        tint = colorsys.hsv_to_rgb(draw(rng, style.light_hue) % 1.0,
-                                   _u(rng, *style.light_saturation), 1.0)  # fmt: skip
-        col.append(np.array(tint) * _u(rng, *style.light_intensity) / np.sqrt(n_l))
-    lay.light = np.array(pos)
-    lay.light_colours = np.array(col, np.float32)
-    lay.shadows = bool(rng.random() < style.shadow_prob)
-    lay.ambient = draw(rng, style.ambient)
-    bd = colorsys.hsv_to_rgb(rng.random(), _u(rng, 0.0, 0.6), _u(rng, *style.backdrop_value))
-    lay.backdrop = np.array(bd, np.float32)
-    lay.extra = {
-        **(lay.extra or {}),
-        "walls": walls,
-        "lights": [
-            {"position": np.round(p_, 4).tolist(), "colour": np.round(c_, 4).tolist()}
-            for p_, c_ in zip(lay.light, lay.light_colours)
-        ],
-        "shadows": lay.shadows,
-        "backdrop": np.round(lay.backdrop, 4).tolist(),
-    }
-
-
-def sample_distractors(
-    rng: np.random.Generator, style: Style, library: ObjectLibrary, layout: Layout
-) -> list[Placed]:
-    """Up to `max_distractors` objects of the style's families anywhere on the floor near
-    the group (behind, beside or in front: those that hide a target are dropped later),
-    never overlapping a target's or another distractor's footprint, never at the camera."""
-    x0, x1, y0, y1, room_h = layout.room_box
-    out: list[Placed] = []
-    boxes = [(-0.4, 0.4, -0.4, 0.4)]  # the camera's own spot
-    for p in layout.targets:
-        ex, ey = p.half_extents()
-        boxes.append((p.x - ex, p.x + ex, p.y - ey, p.y + ey))
-    gx0 = min(b[0] for b in boxes[1:]) - 3.0
-    gx1 = max(b[1] for b in boxes[1:]) + 3.0
-    gy1 = max(b[3] for b in boxes[1:]) + 4.0
-    for _ in range(int(rng.integers(0, style.max_distractors + 1))):
-        p = Placed(library.sample_styled(rng, style), yaw=_u(rng, -np.pi, np.pi))
-        ex, ey = p.half_extents()
-        if p.obj.size[2] > room_h - 0.1:
-            continue
-        lo_x, hi_x = max(x0 + ex + 0.02, gx0), min(x1 - ex - 0.02, gx1)
-        lo_y, hi_y = max(y0 + ey + 0.02, 0.5), min(y1 - ey - 0.02, gy1)
-        if lo_x >= hi_x or lo_y >= hi_y:
-            continue
-        for _try in range(4):
-            p.x, p.y = _u(rng, lo_x, hi_x), _u(rng, lo_y, hi_y)
-            bb = (p.x - ex, p.x + ex, p.y - ey, p.y + ey)
-            if not any(
-                bb[0] < b[1] + 0.1 and b[0] < bb[1] + 0.1 and bb[2] < b[3] + 0.1
-                and b[2] < bb[3] + 0.1
-                for b in boxes
-            ):  # fmt: skip
-                boxes.append(bb)
-                out.append(p)
-                break
     return out
 
 
