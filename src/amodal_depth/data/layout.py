@@ -157,3 +157,18 @@ def room_corners(box: tuple[float, float, float, float, float]) -> np.ndarray:
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
+
+
+def aim_at(
+    rng: np.random.Generator, targets: list[Placed], height: float, pitch_deg: tuple[float, float]
+) -> tuple[float, float]:
+    """(yaw, pitch) in radians of a camera at `height` that looks at the targets: yaw to the
+    middle of their horizontal extent, pitch down to the middle of their vertical extent
+    (clipped to `pitch_deg`), each with +-3 deg of jitter (two draws from `rng`)."""
+    wv = np.concatenate([p.world().vertices for p in targets])
+    az = np.arctan2(wv[:, 0], wv[:, 1])
+    beta = 0.5 * (az.min() + az.max()) + np.deg2rad(_u(rng, -3, 3))
+    fwd = wv[:, 0] * np.sin(beta) + wv[:, 1] * np.cos(beta)
+    el = np.arctan2(wv[:, 2] - height, fwd)
+    pitch = -0.5 * (el.min() + el.max()) + np.deg2rad(_u(rng, -3, 3))
+    return float(-beta), float(np.clip(pitch, *np.deg2rad(pitch_deg)))

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from amodal_depth.data.format import Camera
-from amodal_depth.data.layout import ROOM_FACES, Layout, Placed, _u, camera_pose, room_corners
+from amodal_depth.data.layout import (
+    ROOM_FACES,
+    Layout,
+    Placed,
+    _u,
+    aim_at,
+    camera_pose,
+    room_corners,
+)
 from amodal_depth.data.objects import ObjectLibrary
 from amodal_depth.data.objects import ObjectMesh as ObjectMesh
 from amodal_depth.data.parts import TEX_CHECKER, TEX_GRAIN, TEX_PLAIN, TEX_STRIPES
@@ -115,16 +123,8 @@ def sample_layout(
         # too few layouts keep the hidden fraction in range (measured).
         ang = p.x / p.y + _u(rng, -0.75, 0.75) * (ext[k - 1][0] / p.y + ext[k][0] / q.y)
         q.x = ang * q.y
-    # Aim the camera at the group: yaw to the middle of its horizontal extent, pitch to the
-    # middle of its vertical extent (clipped to the configured range), with some jitter.
-    wv = np.concatenate([p.world().vertices for p in targets])
-    az = np.arctan2(wv[:, 0], wv[:, 1])
-    beta = 0.5 * (az.min() + az.max()) + np.deg2rad(_u(rng, -3, 3))
-    fwd = wv[:, 0] * np.sin(beta) + wv[:, 1] * np.cos(beta)
-    el = np.arctan2(wv[:, 2] - h, fwd)
-    pitch = -0.5 * (el.min() + el.max()) + np.deg2rad(_u(rng, -3, 3))
-    pitch = float(np.clip(pitch, *np.deg2rad(cfg.pitch_deg)))
-    cam = camera_pose(h, -beta, pitch)
+    yaw, pitch = aim_at(rng, targets, h, cfg.pitch_deg)
+    cam = camera_pose(h, yaw, pitch)
 
     return Layout(camera, cam, h, float(np.rad2deg(pitch)), targets)
 

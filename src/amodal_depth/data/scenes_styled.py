@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from amodal_depth.data.format import Camera
-from amodal_depth.data.layout import ROOM_FACES, Layout, Placed, _u, camera_pose, room_corners
+from amodal_depth.data.layout import (
+    ROOM_FACES,
+    Layout,
+    Placed,
+    _u,
+    aim_at,
+    camera_pose,
+    room_corners,
+)
 from amodal_depth.data.objects import ObjectLibrary
 from amodal_depth.data.parts import ObjectMesh
 from amodal_depth.data.render import WorldMesh
@@ -58,15 +66,9 @@ def sample_layout_styled(
         q.y = p.y + ext[k - 1][1] + ext[k][1] + _u(rng, *style.gap) * wider
         ang = p.x / p.y + _u(rng, -0.75, 0.75) * (ext[k - 1][0] / p.y + ext[k][0] / q.y)
         q.x = ang * q.y
-    wv = np.concatenate([p.world().vertices for p in targets])
-    az = np.arctan2(wv[:, 0], wv[:, 1])
-    beta = 0.5 * (az.min() + az.max()) + np.deg2rad(_u(rng, -3, 3))
-    fwd = wv[:, 0] * np.sin(beta) + wv[:, 1] * np.cos(beta)
-    el = np.arctan2(wv[:, 2] - h, fwd)
-    pitch = -0.5 * (el.min() + el.max()) + np.deg2rad(_u(rng, -3, 3))
-    pitch = float(np.clip(pitch, *np.deg2rad(style.pitch_deg)))
+    yaw, pitch = aim_at(rng, targets, h, style.pitch_deg)
     roll = np.deg2rad(signed(rng, style.roll_deg))
-    cam = camera_pose(h, -beta, pitch, roll)
+    cam = camera_pose(h, yaw, pitch, roll)
     lay = Layout(camera, cam, h, float(np.rad2deg(pitch)), targets)
     lay.extra = {"roll_deg": round(float(np.rad2deg(roll)), 3)}
     return lay
