@@ -282,3 +282,22 @@ def test_safetensors_whose_header_length_starts_with_0x80_loads(tmp_path) -> Non
     loaded = load_model(path)
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
+
+
+def test_predict_layers_takes_any_strides_and_read_only_arrays() -> None:
+    """A reversed-channel view (BGR->RGB) and read-only arrays give the same layers as a
+    plain contiguous copy, without a warning."""
+    import warnings
+
+    model = build_model(tiny("ade"))
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    masks = np.zeros((3, H, W), bool)
+    masks[0, 5:20, 5:20] = masks[1, 10:30, 15:35] = masks[2, 20:40, 25:50] = True
+    want = model.predict_layers(np.ascontiguousarray(bgr[..., ::-1]), masks)
+    ro_img, ro_masks = bgr[..., ::-1].copy(), masks.copy()
+    ro_img.flags.writeable = ro_masks.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(model.predict_layers(bgr[..., ::-1], masks[:, ::-1][:, ::-1]), want)
+        assert np.array_equal(model.predict_layers(ro_img, ro_masks), want)

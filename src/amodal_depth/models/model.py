@@ -120,8 +120,10 @@ class AmodalDepthModel(nn.Module):
         Iterative variants loop over the K layers, one pass each; ade_multibatch does one
         joint pass."""
         c = self.config
-        image = np.asarray(image)
-        masks = np.asarray(masks)
+        # Any strides (img[..., ::-1], the BGR->RGB idiom) and read-only arrays
+        # (np.asarray(PIL.Image)): torch.from_numpy needs a writeable, positive-stride array.
+        image = np.require(image, requirements=["C", "W"])
+        masks = np.require(masks, requirements=["C", "W"])
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise UserError(
                 f"image must be an HxWx3 uint8 RGB array, got shape {image.shape} {image.dtype}"
