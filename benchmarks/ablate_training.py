@@ -104,14 +104,15 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     result = json.loads(a.out.read_text()) if a.out.exists() else {}
-    result.update(
-        command="python benchmarks/ablate_training.py "
+    # Rows may come from several invocations (other --threads): each row keeps its command.
+    command = (
+        "python benchmarks/ablate_training.py "
         f"--diverse {a.diverse} --template {a.template} --shifted {a.shifted} "
         f"--steps {a.steps} --max-images {a.max_images}"
-        + (f" --threads {a.threads}" if a.threads else ""),
-        machine=platform.machine(),
-        variant=VARIANT,
+        + (f" --threads {a.threads}" if a.threads else "")
+        + (f" --rows {' '.join(a.rows)}" if a.rows != list(ROWS) else "")
     )
+    result.update(machine=platform.machine(), variant=VARIANT)
     rows = result.setdefault("rows", {})
     for name in a.rows:
         if name in rows:
@@ -129,6 +130,7 @@ def main() -> None:
             r = evaluate(model, root, split, progress=False, name=name, max_images=a.max_images)
             scores[label] = layer1_summary(r)
         rows[name] = {
+            "command": command,
             "train_data": str(data),
             "steps": cfg.steps,
             "images_per_s": done["images_per_s"],
