@@ -195,7 +195,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train one ADE variant on an amodal-layers dataset",
         description="Train a variant from a preset (quick: seconds, cpu: <= ~20 min on 2 "
-        "cores, cpu-long: the shipped model, ~1.5 h on 2 cores with augmentation, meant for "
+        "cores, cpu-long: the shipped model, ~1.3 h on 2 cores with augmentation, meant for "
         "data generated with --style diverse; gpu: official sizes). Works under torchrun "
         "--nproc_per_node N (DDP). Writes "
         "RUN/config.json, model.safetensors, train_state.pt, log.jsonl, tb/ and done.json "

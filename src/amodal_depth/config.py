@@ -113,8 +113,9 @@ class TrainConfig:
 
 
 # cpu-long: the shipped model, trained on the `diverse` scenes (docs/training.md). A DPT head of
-# width 32 instead of 64 trains 1.5x more images per hour on 2 cores (the head, not the ViT,
-# dominates the cost at 224x168); 4500 steps x 4 images take about 1.2 h there.
+# width 32 instead of 64 trains 1.45x (ade_mha) to 1.9x (ade) more images per hour on 2 cores
+# and was as accurate at equal steps (the head, not the ViT, dominates the cost at 224x168;
+# docs/training.md); 4500 steps x 4 images take ~1.3 h there at the measured 1.05 s/step.
 CPU_LONG_FEATURES = 32
 CPU_LONG_OUT_CHANNELS = (48, 96, 192, 192)
 CPU_LONG_STEPS = 4500
