@@ -87,8 +87,8 @@ def resize_arrays(
     rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
     cam = camera.scaled(w / w0, h / h0)
     cam = Camera(cam.fx, cam.fy, cam.cx, cam.cy, w, h)
-    return rgb, resize_nearest(depth, size), resize_nearest(visible, size), \
-        resize_nearest(amodal, size), cam  # fmt: skip
+    depth, visible, amodal = (resize_nearest(x, size) for x in (depth, visible, amodal))
+    return rgb, depth, visible, amodal, cam
 
 
 def resize_nearest(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
