@@ -49,7 +49,7 @@ def score_model(weights: Path, data: Path, split: str, max_images: int | None) -
     t0 = time.perf_counter()
     for sid in ids:
         s = read_sample(data, sid, manifest)
-        disp = _predict_model_batch(model, [s])[0]
+        disp = _predict_model_batch(model, [s])[0][0]
         aligned, _ = align_layers(disp, s.amodal)
         gt = s.depth.astype(np.float64)
         valid = valid_depth(gt)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from amodal_depth.cli import main
-from amodal_depth.evaluate import evaluate, model_input_size
+from amodal_depth.evaluate import evaluate
 from amodal_depth.metrics import (
     BOUNDARY_KEYS,
     CONSISTENCY_KEYS,
@@ -166,12 +166,6 @@ def test_deterministic_and_max_images(data: Path, tmp_path: Path) -> None:
     assert evaluate("object_fill", data, max_images=1, progress=False)["num_images"] == 1
 
 
-def test_model_input_size() -> None:
-    assert model_input_size(224, 168) == (224, 168)
-    assert model_input_size(100, 70) == (98, 70)
-    assert model_input_size(5, 5) == (14, 14)
-
-
 # ------------------------------------------------------------------------------ CLI
 def test_cli_reference_writes_json_and_csv(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "r" / "eval.json"
@@ -264,7 +258,7 @@ def test_predicted_object_fill(data: Path) -> None:
     model = _tiny_model().eval()
     m = read_manifest(data)
     samples = [read_sample(data, sid, m) for sid in m["splits"]["test"]]
-    preds = _predict_model_batch(model, samples)
+    preds = [p for p, _ in _predict_model_batch(model, samples)]
     for s, pred in zip(samples, preds):
         fill = predicted_object_fill(pred, s)
         assert fill.shape == (K, H, W) and fill.dtype == np.float32

@@ -117,6 +117,8 @@ def _evaluate(a: argparse.Namespace) -> int:
         max_images=a.max_images,
         batch_size=a.batch_size,
         fit_data=a.fit_data,
+        observed=a.observed,
+        align_to_gt=a.align_to_gt,
     )
     d, b = r["depth"], r["boundary"]
     print(
@@ -162,6 +164,20 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "(default --data; needed for an evaluation-only set such as --style shifted)",
     )
     p.add_argument("--batch-size", type=int, default=4, help="images per model call (default 4)")
+    p.add_argument(
+        "--observed",
+        default=None,
+        metavar="{gt,gt-corrupted,model:WEIGHTS}",
+        help="give the model (or visible_only / object_fill) an observed depth of the visible "
+        "scene: the true layer-1 depth, the same through simulated sensor corruption, or an "
+        "RGB-only model's layer 1 (docs/observed-depth.md)",
+    )
+    p.add_argument(
+        "--align-to-gt",
+        action="store_true",
+        help="with a metric --observed: score after per-layer alignment to the truth "
+        "(default: the predicted metres as they are)",
+    )
     p.set_defaults(func=_evaluate)
 
 
@@ -173,14 +189,21 @@ def _train(a: argparse.Namespace) -> int:
     from amodal_depth.train import train
 
     cfg = preset(a.preset, a.variant)
+    if a.init and a.weights:
+        raise UserError("give --init (an official checkpoint) or --weights (ours), not both")
     if a.init:
         cfg = finetune_from(cfg, a.init)
+    if a.weights:
+        cfg = dataclasses.replace(cfg, weights=a.weights)
+    if a.observed_depth:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
     overrides = {
         "steps": a.steps,
         "seed": a.seed,
         "batch_size": a.batch_size,
         "lr": a.lr,
         "log_every": a.log_every,
+        "warmup_steps": a.warmup_steps,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run = train(cfg, a.data, a.out, resume=a.resume, device=a.device)
@@ -219,6 +242,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="official Depth Anything V2 checkpoint (.pth) to fine-tune from "
         "(sets the fine-tuning lr unless --lr is given)",
     )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="project weights (.safetensors, e.g. weights/model.safetensors) to fine-tune; "
+        "the architecture comes from the file, --variant must match",
+    )
+    p.add_argument(
+        "--observed-depth",
+        action="store_true",
+        help="the model also reads an observed depth of the visible scene (trained on "
+        "simulated sensor and monocular observations; docs/observed-depth.md)",
+    )
+    p.add_argument("--warmup-steps", type=int, default=None, help="lr warm-up (preset's)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="default cpu")
     p.set_defaults(func=_train)
 
@@ -289,6 +325,9 @@ def _predict(a: argparse.Namespace) -> int:
         align=not a.no_align,
         input_size=a.size,
         device=a.device,
+        depth_path=a.depth,
+        depth_scale=a.depth_scale,
+        depth_kind=a.depth_kind,
     )
     k = p.disparity.shape[0]
     print(
@@ -336,6 +375,25 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep each layer's own scale and shift (default: fit layers 2..K to layer 1 "
         "where nothing is removed)",
+    )
+    p.add_argument(
+        "--depth",
+        default=None,
+        metavar="D.png|D.npy|D.exr",
+        help="observed depth of the visible scene (RGB-D sensor or any depth model), the "
+        "image's size, 0 or NaN = hole: the layers come out in its units (docs/predict.md)",
+    )
+    p.add_argument(
+        "--depth-scale",
+        type=float,
+        default=None,
+        help="divide --depth by this (default 1000 for PNG: millimetres -> metres; 1 else)",
+    )
+    p.add_argument(
+        "--depth-kind",
+        choices=["depth", "disparity"],
+        default="depth",
+        help="--depth holds depth (default) or inverse depth (e.g. Depth Anything V2 output)",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="default cpu")
     p.set_defaults(func=_predict)

@@ -58,6 +58,10 @@ class ModelConfig:
     """Block feed-forward: 'mlp' (GELU) or 'swiglu' (official vitg); None = from the encoder."""
     stem_channels: int = 32
     """Width of the conv stem (conv_stem only); its features are skipped into the DPT head."""
+    observed_depth: bool = False
+    """The model also reads an observed depth of the visible scene (an RGB-D sensor or any
+    depth model) as two zero-initialised input channels (models/observation.py); False = the
+    paper's RGB-only input. Weights without them load into a model with them."""
     infer_size: int = 518
     """Short side (pixels) predict_layers resizes an image to when no input_size is given;
     set it to the training height (518 = Depth Anything V2's default)."""
@@ -110,6 +114,10 @@ class TrainConfig:
     """DataLoader worker processes (0: load in the training process)."""
     init: str | None = None
     """Path to an official Depth Anything V2 checkpoint to start from."""
+    weights: str | None = None
+    """Path to a project weights file (a RUN/model.safetensors or weights/model.safetensors)
+    to fine-tune: its architecture replaces the preset's, except `observed_depth`, which may
+    be switched on (the new input starts at zero, so training starts from that model)."""
 
 
 # cpu-long: the shipped model, trained on the `diverse` scenes (docs/training.md). A DPT head of

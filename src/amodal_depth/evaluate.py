@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -70,7 +69,6 @@ from amodal_depth.references import (
     visible_only,
 )
 
-PATCH = 14  # model inputs must be multiples of the ViT patch size
 WEIGHTS_NAME = "model.safetensors"
 
 DepthFn = Callable[[LayeredSample], np.ndarray]
@@ -92,45 +90,26 @@ def _reference(name: str, data_root: Path) -> DepthFn:
     raise UserError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}")
 
 
-def model_input_size(width: int, height: int, patch: int = PATCH) -> tuple[int, int]:
-    """The dataset's size when both sides are multiples of `patch`, else the nearest ones."""
-    return (max(patch, round(width / patch) * patch), max(patch, round(height / patch) * patch))
-
-
-def _predict_model_batch(model: Any, samples: list[LayeredSample]) -> np.ndarray:
-    """[B,K,H,W] relative inverse depth at the dataset's size."""
-    import torch
-
-    from amodal_depth.models import normalize_image
-    from amodal_depth.models.guidance import build_guidance
-
-    h, w = samples[0].rgb.shape[:2]
-    mw, mh = model_input_size(w, h, getattr(getattr(model, "config", None), "patch_size", PATCH))
-    rgb = np.stack([s.rgb for s in samples])
-    amodal = np.stack([s.amodal for s in samples])
-    if (mw, mh) != (w, h):
-        rgb = np.stack([cv2.resize(x, (mw, mh), interpolation=cv2.INTER_LINEAR) for x in rgb])
-        amodal = np.stack(
-            [
-                [
-                    cv2.resize(m.astype(np.uint8), (mw, mh), interpolation=cv2.INTER_NEAREST)
-                    for m in a
-                ]
-                for a in amodal
-            ]
-        ).astype(bool)
-    dev = next(model.parameters()).device
-    x = torch.from_numpy(rgb).to(dev).permute(0, 3, 1, 2).float().div(255.0)
-    channels = getattr(getattr(model, "config", None), "guidance_channels", 2)
-    with torch.inference_mode():
-        guidance = build_guidance(torch.from_numpy(amodal).to(dev), channels)
-        out = model(normalize_image(x), guidance)
-    disp = out.float().cpu().numpy()
-    if (mw, mh) != (w, h):
-        disp = np.stack(
-            [[cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in b] for b in disp]
-        )
-    return disp
+def _predict_model_batch(
+    model: Any, samples: list[LayeredSample], observed: Any = None, align_to_gt: bool = False
+) -> list[tuple[np.ndarray, bool]]:
+    """(prediction [K,H,W], is_disparity) per sample, through the model's one inference path
+    (AmodalDepthModel.predict_batch / predict_layers). With a metric observation the model
+    predicts metres (scored as they are, or as inverse depth after alignment with
+    align_to_gt); otherwise relative inverse depth."""
+    if observed is None:
+        rgb = np.stack([s.rgb for s in samples])
+        amodal = np.stack([s.amodal for s in samples])
+        return [(p, True) for p in model.predict_batch(rgb, amodal)]
+    out = []
+    for s in samples:
+        obs, kind = observed(s)
+        pred = model.predict_layers(s.rgb, s.amodal, depth=obs, depth_kind=kind)
+        if kind == "depth" and align_to_gt:
+            out.append(((1.0 / pred).astype(np.float32), True))
+        else:
+            out.append((pred, kind != "depth"))
+    return out
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:
@@ -260,6 +239,8 @@ def evaluate(
     batch_size: int = 4,
     name: str | None = None,
     progress: bool = True,
+    observed: Any = None,
+    align_to_gt: bool = False,
 ) -> dict[str, Any]:
     """Score `predictor` on a split and return (and optionally write) the summary.
 
@@ -268,6 +249,8 @@ def evaluate(
     relative inverse depth), `PredictedObjectFill(model)` (that model's prediction turned
     into the `predicted_object_fill` reference, then aligned like the model), or any
     callable LayeredSample -> [K,H,W] depth in metres.
+    observed: an `observations.ObservedSource` giving models an observed depth (a
+    metric one makes them predict metres); align_to_gt scores those after alignment.
     """
     data_root = Path(data_root)
     manifest = read_manifest(data_root)
@@ -284,6 +267,8 @@ def evaluate(
         fill, predictor = predictor, predictor.model
         if not _is_torch_module(predictor):
             raise TypeError(f"PredictedObjectFill needs a model, got {type(predictor).__name__}")
+        if observed is not None:
+            raise UserError("predicted_object_fill is made from RGB alone: drop --observed")
     is_model = _is_torch_module(predictor)
     if isinstance(predictor, str):
         label = predictor
@@ -319,12 +304,12 @@ def evaluate(
     for chunk in _batches(ids, batch_size if is_model else 1):
         samples = [read_sample(data_root, sid, manifest) for sid in chunk]
         if is_model:
-            preds = list(_predict_model_batch(predictor, samples))
+            preds = _predict_model_batch(predictor, samples, observed, align_to_gt)
             if fill is not None:
-                preds = [fill.fill(p, s) for p, s in zip(preds, samples)]
+                preds = [(fill.fill(p, s), True) for (p, _), s in zip(preds, samples)]
         else:
-            preds = [np.asarray(depth_fn(s), np.float32) for s in samples]  # type: ignore[misc]
-        for sid, sample, pred in zip(chunk, samples, preds):
+            preds = [(np.asarray(depth_fn(s), np.float32), False) for s in samples]  # type: ignore[misc]
+        for sid, sample, (pred, is_disparity) in zip(chunk, samples, preds):
             if pred.shape != sample.depth.shape:
                 raise ValueError(
                     f"prediction {pred.shape} for {sid}, expected {sample.depth.shape}"
@@ -332,7 +317,7 @@ def evaluate(
             layer_rows, cons, gt_cons = score_sample(
                 sample,
                 pred,
-                is_disparity=is_model,
+                is_disparity=is_disparity,
                 gt_pair_metrics=_cached_gt_pairs(data_root, sid, sample),
             )
             for r in layer_rows:
@@ -370,6 +355,11 @@ def evaluate(
         "split": split,
         "num_images": len(ids),
         "num_layers": manifest["num_layers"],
+        "observed": None if observed is None else observed.spec,
+        "aligned_to_gt": bool(
+            (is_model or fill is not None)
+            and (align_to_gt or observed is None or not observed.metric)
+        ),
         "depth": depth,
         "depth_per_layer": {str(k): _summarise(v)[0] for k, v in sorted(img_layer.items())},
         "consistency": cons,
@@ -468,10 +458,17 @@ def evaluate_cli(
     max_images: int | None = None,
     batch_size: int = 4,
     fit_data: str | Path | None = None,
+    observed: str | None = None,
+    align_to_gt: bool = False,
 ) -> dict[str, Any]:
     """What `amodal-depth evaluate` does: check inputs, load, evaluate, write JSON and CSV.
     fit_data: the dataset whose train split the `mean_depth` map is fitted on (default
-    `data`; an evaluation-only set such as the shifted one has no train split)."""
+    `data`; an evaluation-only set such as the shifted one has no train split).
+    observed: `gt`, `gt-corrupted` or `model:WEIGHTS` (observations.py)."""
+    from amodal_depth.observations import ObservedReference, parse_observed
+
+    if align_to_gt and observed is None:
+        raise UserError("--align-to-gt only changes the scoring of an --observed depth")
     model_ref = reference in MODEL_REFERENCES
     if model_ref:
         if (run is None) == (weights is None):
@@ -486,6 +483,9 @@ def evaluate_cli(
         )
     manifest = read_manifest(data)
     split_ids(manifest, split, data)  # fail on a missing split before loading anything
+    source = parse_observed(observed)
+    if source is not None and reference in ("mean_depth", *MODEL_REFERENCES):
+        raise UserError(f"--reference {reference} does not read an observed depth")
     out = Path(out)
     csv_out = Path(csv_path) if csv_path is not None else out.with_suffix(".csv")
     if fit_data is not None and reference != "mean_depth":
@@ -493,6 +493,9 @@ def evaluate_cli(
     if reference == "mean_depth" and fit_data is not None:
         predictor: Any = MeanDepthMap.fit(Path(fit_data), "train").predict
         label = f"mean_depth(fit on {fit_data})"
+    elif reference is not None and source is not None:
+        label = f"{reference}(observed {source.spec})"
+        predictor = ObservedReference(_reference(reference, Path(data)), source, label)
     elif reference is not None and not model_ref:
         predictor = reference
         label = reference
@@ -526,4 +529,6 @@ def evaluate_cli(
         max_images=max_images,
         batch_size=batch_size,
         name=label,
+        observed=source,
+        align_to_gt=align_to_gt,
     )

@@ -4,6 +4,12 @@ What is written to OUT (docs/predict.md):
   disparity.npy   float32 [K,H,W]: relative inverse depth of layer k = 1..K (larger = nearer),
                   at the image's resolution. Like Depth Anything V2, the model knows depth only
                   up to an unknown scale and shift in inverse depth: depth = 1/(s*d + t).
+                  With --depth it is the inverse of depth.npy (or, for a disparity
+                  observation, the layers in the observation's units).
+  depth.npy       (with --depth of kind depth) float32 [K,H,W] layer depths in the
+                  observation's units (metres for a metric depth divided by --depth-scale).
+  depth_<k>.png   (with --depth of kind depth) uint16 millimetres, 0 = none (like the dataset).
+  amodal_<k>.png  the amodal masks used, front to back (0/255).
   layer_<k>.png   layer k colourised (turbo: red = near), one colour range for all layers.
   overview.png    the image with the K masks outlined, then the K layers side by side.
   predict.json    what was run (image, masks, weights, variant, sizes, alignment) and the
@@ -205,6 +211,7 @@ class Prediction:
     fits: list[list[float]]  # (s_k, t_k) applied to layer k (identity when not aligned)
     aligned: bool
     info: dict[str, Any] = field(default_factory=dict)
+    depth: np.ndarray | None = None  # [K,H,W] float32 in the observation's units, if given
 
 
 def predict(
@@ -213,19 +220,87 @@ def predict(
     model: Any,
     align: bool = True,
     input_size: int | tuple[int, int] | None = None,
+    depth: np.ndarray | None = None,
+    depth_kind: str = "depth",
 ) -> Prediction:
     """K layer depths of one image: image HxWx3 uint8 RGB, masks [K,H,W] bool (amodal masks
     of o_1..o_K, front to back), `model` an AmodalDepthModel (e.g. from
-    models.checkpoints.load_model). input_size: see AmodalDepthModel.predict_layers."""
+    models.checkpoints.load_model). input_size: see AmodalDepthModel.predict_layers.
+    depth: an observed HxW depth (or disparity, depth_kind) of the visible scene; the layers
+    then come in its units, each fitted to it (models/observation.py), so `align` is moot."""
     t0 = time.perf_counter()
-    disp = model.predict_layers(image, masks, input_size=input_size)
+    out_depth = None
+    if depth is None:
+        disp = model.predict_layers(image, masks, input_size=input_size)
+    else:
+        layers = model.predict_layers(
+            image, masks, depth=depth, input_size=input_size, depth_kind=depth_kind
+        )
+        if depth_kind == "depth":
+            out_depth, disp = layers, (1.0 / layers).astype(np.float32)
+        else:
+            disp = layers
+        align = False
     seconds = time.perf_counter() - t0
     if align:
         disp, fits = align_layers(disp, masks)
     else:
         fits = [[1.0, 0.0] for _ in range(disp.shape[0])]
     info = {"seconds": round(seconds, 4), "variant": model.config.variant}
-    return Prediction(disp, np.asarray(masks, bool), fits, align, info)
+    return Prediction(disp, np.asarray(masks, bool), fits, align, info, out_depth)
+
+
+def _write_gray_png(path: Path, values: np.ndarray) -> None:
+    """A one-channel uint8 (masks, 0/255) or uint16 (millimetres) PNG, written atomically."""
+    ok, buf = cv2.imencode(".png", values)
+    if not ok:  # pragma: no cover - OpenCV always encodes these
+        raise UserError(f"{path}: could not encode the PNG")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def _write_uint16_mm(path: Path, depth_m: np.ndarray) -> None:
+    mm = np.where(np.isfinite(depth_m) & (depth_m > 0), np.rint(depth_m * 1000.0), 0)
+    _write_gray_png(path, np.clip(mm, 0, 65535).astype(np.uint16))
+
+
+def check_writable_dir(out: Path) -> None:
+    """Fail before any work when OUT cannot hold the results (a file, unwritable)."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {out}: {parent} exists and is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(f"--out {out}: {parent} is not writable; pick another folder")
+            return
+
+
+STALE_PATTERNS = ("layer_*.png", "depth_*.png", "amodal_*.png", "depth.npy")
+
+
+def _write_outputs(out: Path, image: np.ndarray, pred: Prediction, title: str) -> list[str]:
+    """Every result file but predict.json; stale ones from an earlier run are removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predict.json").unlink(missing_ok=True)  # present only when the set is complete
+    for pattern in STALE_PATTERNS:
+        for old in out.glob(pattern):
+            old.unlink()
+    with atomic_path(out / "disparity.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, pred.disparity.astype(np.float32))
+    files = ["disparity.npy"]
+    if pred.depth is not None:
+        with atomic_path(out / "depth.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, pred.depth.astype(np.float32))
+        files.append("depth.npy")
+    lo, hi = colour_range(pred.disparity)
+    for k in range(pred.disparity.shape[0]):
+        _write_png(out / f"layer_{k + 1}.png", colourise(pred.disparity[k], lo, hi))
+        _write_gray_png(out / f"amodal_{k + 1}.png", pred.masks[k].astype(np.uint8) * 255)
+        files += [f"layer_{k + 1}.png", f"amodal_{k + 1}.png"]
+        if pred.depth is not None:
+            _write_uint16_mm(out / f"depth_{k + 1}.png", pred.depth[k])
+            files.append(f"depth_{k + 1}.png")
+    atomic_write_bytes(out / "overview.png", overview_png(image, pred.masks, pred.disparity, title))
+    return [*files, "overview.png"]
 
 
 def predict_files(
@@ -236,16 +311,29 @@ def predict_files(
     align: bool = True,
     input_size: int | tuple[int, int] | None = None,
     device: str = "cpu",
+    depth_path: str | Path | None = None,
+    depth_scale: float | None = None,
+    depth_kind: str = "depth",
 ) -> Prediction:
     """What `amodal-depth predict` does: read, check, predict, write OUT (module docstring)."""
+    from amodal_depth.models.observation import DEPTH_KINDS, check_observation
+    from amodal_depth.observations import read_depth
+
+    out = Path(out_dir)
+    check_writable_dir(out)
     image = read_image(image_path)
     h, w = image.shape[:2]
     if not mask_paths:
         raise UserError("give the amodal mask of every object with --masks M1.png M2.png ...")
     masks = np.stack([read_mask(p, (w, h)) for p in mask_paths])
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
+    depth = None
+    if depth_kind not in DEPTH_KINDS:
+        raise UserError(f"--depth-kind must be one of {', '.join(DEPTH_KINDS)}")
+    if depth_path is not None:
+        depth = read_depth(depth_path, depth_scale)
+        check_observation(depth, h, w, depth_kind)
+    elif depth_scale is not None:
+        raise UserError("--depth-scale needs --depth")
     wpath = Path(weights) if weights is not None else default_weights()
 
     from amodal_depth.models.checkpoints import load_model
@@ -258,32 +346,31 @@ def predict_files(
             f"{wpath} predicts K = {k_model} layers, so it needs {k_model} masks "
             f"(front to back); got {len(mask_paths)}"
         )
-    pred = predict(image, masks, model, align=align, input_size=input_size)
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "predict.json").unlink(missing_ok=True)  # present only when the set is complete
-    with atomic_path(out / "disparity.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, pred.disparity.astype(np.float32))
-    lo, hi = colour_range(pred.disparity)
-    files = ["disparity.npy"]
-    for k in range(k_model):
-        name = f"layer_{k + 1}.png"
-        _write_png(out / name, colourise(pred.disparity[k], lo, hi))
-        files.append(name)
+    pred = predict(image, masks, model, align, input_size, depth, depth_kind)
     title = f"{Path(image_path).name}: {model.config.variant} ({wpath.name})"
-    atomic_write_bytes(out / "overview.png", overview_png(image, masks, pred.disparity, title))
-    files.append("overview.png")
+    files = _write_outputs(out, image, pred, title)
+    metric = depth is not None and depth_kind == "depth"
     pred.info.update(
         {
             "image": str(image_path),
             "masks": [str(p) for p in mask_paths],
             "weights": str(wpath),
+            "observed_depth_input": bool(model.config.observed_depth),
             "width": w,
             "height": h,
             "num_layers": k_model,
-            "output": "relative inverse depth (larger = nearer); depth = 1/(s*d + t) for an "
-            "unknown scale s and shift t",
-            "aligned_to_layer_1": align,
+            "depth": None if depth_path is None else str(depth_path),
+            "depth_kind": None if depth_path is None else depth_kind,
+            "metric": metric,
+            "output": (
+                "depth.npy: layer depths in the observation's units; disparity.npy = 1/depth"
+                if metric
+                else "relative inverse depth (larger = nearer); depth = 1/(s*d + t) for an "
+                "unknown scale s and shift t"
+                if depth_path is None
+                else "disparity.npy: layers in the observation's disparity units"
+            ),
+            "aligned_to_layer_1": pred.aligned,
             "layer_fits": pred.fits,
             "files": files,
         }

@@ -37,6 +37,7 @@ from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_path, atomic_write_json, atomic_write_text
 from amodal_depth.losses import LossWeights, layered_depth_loss
 from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
+from amodal_depth.models.observation import observation_input
 from amodal_depth.provenance import git_commit
 
 CONFIG_NAME = "config.json"
@@ -95,11 +96,13 @@ def _open_dataset(data: Path, split: str, cfg: TrainConfig, *, train: bool):
     from amodal_depth.data.augment import AugmentConfig
     from amodal_depth.data.dataset import AmodalLayersDataset
 
-    augment = None
+    # Models that read an observed depth get a simulated one (data/observe.py), in val too.
+    augment = AugmentConfig(observe=cfg.model.observed_depth)
     if train:
         augment = AugmentConfig(
-            colour=cfg.colour_jitter, crop_min=cfg.crop_min, mask_prob=cfg.mask_perturb
-        )
+            colour=cfg.colour_jitter, crop_min=cfg.crop_min, mask_prob=cfg.mask_perturb,
+            observe=cfg.model.observed_depth,
+        )  # fmt: skip
     return AmodalLayersDataset(
         data, split, size=(cfg.width, cfg.height), hflip=cfg.hflip and train, seed=cfg.seed,
         augment=augment,
@@ -275,6 +278,24 @@ def _model_config_for_init(cfg: TrainConfig) -> ModelConfig:
     )
 
 
+def _model_config_for_weights(cfg: TrainConfig) -> ModelConfig:
+    """The architecture of the project weights at `cfg.weights` (fine-tuning our own model),
+    with the preset's observed_depth switch and inference size."""
+    from amodal_depth.models.checkpoints import read_model_config
+
+    path = Path(cfg.weights)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise UserError(f"--weights {path}: no such file; give a project .safetensors file")
+    found = read_model_config(path)
+    if found.variant != cfg.model.variant:
+        raise UserError(
+            f"--weights {path} is a {found.variant} model; train it with --variant {found.variant}"
+        )
+    return dataclasses.replace(
+        found, observed_depth=cfg.model.observed_depth, infer_size=cfg.model.infer_size
+    )
+
+
 def _check_config(cfg: TrainConfig) -> None:
     p = cfg.model.patch_size
     if cfg.width % p or cfg.height % p:
@@ -310,7 +331,12 @@ def _forward_loss(model: nn.Module, batch: dict[str, Any], cfg: TrainConfig, dev
     # Perturbed masks (mask_perturb) feed the guidance only; the loss keeps the exact ones.
     guide = batch.get("guidance_amodal", batch["amodal"]).to(device)
     guidance = build_guidance(guide, cfg.model.guidance_channels)
-    pred = model(normalize_image(rgb), guidance)
+    observation = None
+    if cfg.model.observed_depth:
+        observation = observation_input(
+            batch["observed_inverse"].to(device), batch["observed_valid"].to(device)
+        )
+    pred = model(normalize_image(rgb), guidance, observation)
     weights = LossWeights(
         invisible_weight=cfg.invisible_weight,
         grad_weight=cfg.grad_weight,
@@ -373,7 +399,7 @@ def train(
 
     if has_ckpt and (run / CONFIG_NAME).exists():
         saved = train_config_from_dict(json.loads((run / CONFIG_NAME).read_text())["train"])
-        if cfg.init:  # the saved config already holds the checkpoint's resolved dims
+        if cfg.init or cfg.weights:  # the saved config already holds the resolved dims
             cfg = dataclasses.replace(cfg, model=saved.model)
         diff = [
             f"{k}: {getattr(saved, k)!r} vs {getattr(cfg, k)!r}"
@@ -388,6 +414,8 @@ def train(
         cfg = dataclasses.replace(saved, **{k: getattr(cfg, k) for k in _RESUME_FREE})
     elif cfg.init:
         cfg = dataclasses.replace(cfg, model=_model_config_for_init(cfg))
+    elif cfg.weights:
+        cfg = dataclasses.replace(cfg, model=_model_config_for_weights(cfg))
     _check_config(cfg)
 
     train_set = _open_dataset(data, "train", cfg, train=True)
@@ -410,6 +438,10 @@ def train(
         from amodal_depth.models import init_from_depth_anything_v2
 
         init_from_depth_anything_v2(model, cfg.init)
+    elif cfg.weights and not has_ckpt:
+        from amodal_depth.models.checkpoints import init_from_weights
+
+        init_from_weights(model, cfg.weights)
     model.to(dev)
     opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -37,6 +37,9 @@ class AugmentConfig:
     """Probability that an item is cropped (when crop_min < 1)."""
     mask_prob: float = 0.0
     """Probability that each object's guidance mask is perturbed (0 = exact masks)."""
+    observe: bool = False
+    """Give every item a simulated observed depth of its visible scene (data/observe.py):
+    `observed_inverse` [H,W] and `observed_valid` [H,W], for models with observed_depth."""
 
 
 # ------------------------------------------------------------------------- photometric

@@ -34,6 +34,7 @@ from amodal_depth.data.augment import (
     perturb_masks,
 )
 from amodal_depth.data.format import Camera, read_manifest, read_sample, split_ids
+from amodal_depth.data.observe import simulate_observation
 from amodal_depth.errors import UserError
 
 Item = dict[str, Any]
@@ -97,6 +98,16 @@ def resize_nearest(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     src = stack.astype(np.uint8) if stack.dtype == bool else stack
     out = np.stack([cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) for a in src])
     return out.astype(bool) if stack.dtype == bool else out
+
+
+def add_observation(item: Item, rng: np.random.Generator, source: str | None = None) -> Item:
+    """Add a simulated observed depth of the item's visible scene (data/observe.py) as
+    `observed_inverse` [H,W] float32 and `observed_valid` [H,W] bool."""
+    rgb = (item["rgb"].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    inv, valid, _ = simulate_observation(item["depth"][0].numpy(), rgb, rng, source)
+    item["observed_inverse"] = torch.from_numpy(inv)
+    item["observed_valid"] = torch.from_numpy(valid)
+    return item
 
 
 def make_item(
@@ -199,6 +210,8 @@ class AugmentedDataset(Dataset):
             guide = perturb_masks(amodal, rng, a.mask_prob)
         item = make_item(sid, rgb, depth, visible, amodal, camera, size=size, flip=flip,
                          guidance_masks=guide)  # fmt: skip
+        if a.observe:  # drawn last, so the other augmentations stay what they were
+            add_observation(item, rng)
         return self.transform(item) if self.transform is not None else item
 
     def __len__(self) -> int:  # pragma: no cover - subclasses override

@@ -61,6 +61,7 @@ def save_model(
         format=FORMAT_TAG,
         format_version=FORMAT_VERSION,
         config=json.dumps(dataclasses.asdict(model.config)),
+        observed_depth=json.dumps(bool(model.config.observed_depth)),
     )
     if _same_content(path, tensors, meta):
         return path
@@ -199,3 +200,33 @@ def load_model(
             )
     model.load_state_dict(state)  # copy_ casts fp16/bf16 into the fp32 parameters
     return model.to(device)
+
+
+def init_from_weights(model: AmodalDepthModel, path: str | os.PathLike) -> list[str]:
+    """Copy the tensors of a project weights file into `model` to fine-tune it, and return
+    the names of the parameters the file does not have. Those may only be the zero-initialised
+    observed-depth inputs (a model given `observed_depth` starts as the RGB-only one); any
+    other difference in architecture is a UserError."""
+    path = Path(path)
+    cfg, _ = _open(path)
+    own_cfg = dataclasses.asdict(model.config)
+    file_cfg = dataclasses.asdict(cfg)
+    diff = [
+        k
+        for k in own_cfg
+        if k not in ("observed_depth", "infer_size") and own_cfg[k] != file_cfg[k]
+    ]
+    if diff:
+        found = ", ".join(f"{k}: {file_cfg[k]!r}" for k in diff[:3])
+        raise UserError(
+            f"{path} holds another architecture ({found}); "
+            "fine-tune it with the same variant and preset, or start without --weights"
+        )
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    if [k for k in missing if "observation" not in k] or set(state) - set(own):
+        raise UserError(f"{path} does not match the model it should initialise")
+    model.load_state_dict(state, strict=False)
+    return missing

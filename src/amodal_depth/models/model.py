@@ -1,6 +1,8 @@
 """AmodalDepthModel: encoder + DPT head, one code path for every variant.
 
-forward(rgb [B,3,H,W], guidance [B,K,C,H,W]) -> [B,K,H,W] relative inverse depth.
+forward(rgb [B,3,H,W], guidance [B,K,C,H,W], observation [B,2,H,W] | None) -> [B,K,H,W]
+relative inverse depth (the observation channels of models/observation.py, read only by
+models built with observed_depth).
 The B*K (image, guidance_k) pairs go through the encoder as independent items. Iterative
 variants (ade, ade_consistency, ade_mha) keep them independent in the head too (identical to
 looping over k); ade_multibatch exchanges information across the K items of an image at the
@@ -19,6 +21,14 @@ from amodal_depth.config import ModelConfig
 from amodal_depth.errors import UserError
 from amodal_depth.models.dpt import DPTHead
 from amodal_depth.models.guidance import build_guidance
+from amodal_depth.models.observation import (
+    OBSERVATION_CHANNELS,
+    check_observation,
+    fit_to_observation,
+    inverse_observation,
+    observation_input,
+    resize_observation,
+)
 from amodal_depth.models.preprocess import network_size, normalize_image
 from amodal_depth.models.sizes import resolve_config
 from amodal_depth.models.variants import VariantSpec, get_variant
@@ -45,6 +55,7 @@ class AmodalDepthModel(nn.Module):
             guidance_channels=cfg.guidance_channels,
             conv_stem=cfg.conv_stem,
             stem_channels=cfg.stem_channels,
+            observation_channels=len(OBSERVATION_CHANNELS) if cfg.observed_depth else 0,
         )
         self.depth_head = DPTHead(
             cfg.embed_dim,
@@ -81,47 +92,116 @@ class AmodalDepthModel(nn.Module):
             )
 
     # ----------------------------------------------------------------- forward
-    def _run(self, rgb: Tensor, guidance: Tensor | None, group: int | None) -> Tensor:
-        """rgb [N,3,H,W], guidance [N,C,H,W] or None -> [N,H,W]."""
+    def _run(
+        self,
+        rgb: Tensor,
+        guidance: Tensor | None,
+        group: int | None,
+        observation: Tensor | None = None,
+    ) -> Tensor:
+        """rgb [N,3,H,W], guidance [N,C,H,W] or None, observation [N,2,H,W] or None ->
+        [N,H,W]."""
         h, w = rgb.shape[-2:]
         p = self.config.patch_size
-        outs, stem = self.pretrained.encode(rgb, self.config.intermediate_layers, guidance)
+        outs, stem = self.pretrained.encode(
+            rgb, self.config.intermediate_layers, guidance, observation=observation
+        )
         tokens = [o[:, 1:] for o in outs]  # the cls token is not read (use_clstoken=False)
         depth = self.depth_head(tokens, (h // p, w // p), (h, w), stem, guidance, group)
         # The head already ends in ReLU; the official forward applies it once more.
         return F.relu(depth).squeeze(1)
 
-    def forward(self, rgb: Tensor, guidance: Tensor | None = None) -> Tensor:
+    def forward(
+        self, rgb: Tensor, guidance: Tensor | None = None, observation: Tensor | None = None
+    ) -> Tensor:
         self._check_rgb(rgb)
+        if observation is not None:
+            want = [rgb.shape[0], len(OBSERVATION_CHANNELS), *rgb.shape[-2:]]
+            if list(observation.shape) != want:
+                raise UserError(
+                    f"observation must be [B,2,H,W] = {want} (models/observation.py), got "
+                    f"{list(observation.shape)}"
+                )
+            if not self.config.observed_depth:
+                observation = None  # an RGB-only model uses a depth for its units only
         if guidance is None:
-            return self._run(rgb, None, None)
+            return self._run(rgb, None, None, observation)
         self._check_guidance(rgb, guidance)
         b, k = guidance.shape[:2]
-        items = rgb.unsqueeze(1).expand(-1, k, -1, -1, -1).reshape(b * k, *rgb.shape[1:])
+
+        def per_layer(x: Tensor) -> Tensor:
+            return x.unsqueeze(1).expand(-1, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+
         g = guidance.reshape(b * k, *guidance.shape[2:]).to(rgb.dtype)
+        obs = per_layer(observation.to(rgb.dtype)) if observation is not None else None
         group = k if self.variant.cross_layer else None
-        return self._run(items, g, group).reshape(b, k, *rgb.shape[-2:])
+        return self._run(per_layer(rgb), g, group, obs).reshape(b, k, *rgb.shape[-2:])
 
     # --------------------------------------------------------------- inference
     @torch.no_grad()
+    def predict_batch(
+        self,
+        images: np.ndarray,
+        masks: np.ndarray,
+        observed: tuple[np.ndarray, np.ndarray] | None = None,
+        input_size: int | tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """The one inference path (predict_layers and evaluate): images [B,H,W,3] uint8 RGB,
+        masks [B,K,H,W] bool amodal masks front to back, observed = (inverse depth [B,H,W],
+        valid [B,H,W]) or None -> [B,K,H,W] float32 relative inverse depth at the input size.
+
+        Inputs are resized to a multiple of the patch size (input_size: int = short side
+        keeping the aspect ratio, (width, height) = that size, None = config.infer_size):
+        the image bicubic with antialiasing, masks bilinear then thresholded at 0.5, the
+        observation by normalised convolution; the output is resized back bilinearly."""
+        c = self.config
+        b, h, w = images.shape[:3]
+        was_training = self.training
+        self.eval()
+        try:
+            dev = next(self.parameters()).device
+            th, tw = network_size(h, w, input_size, c.infer_size, c.patch_size)
+            rgb = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(dev)
+            rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
+            m = torch.from_numpy(np.require(masks, np.float32, ["C", "W"])).to(dev)
+            obs = None
+            if observed is not None:
+                inv = torch.from_numpy(np.require(observed[0], np.float32, ["C"])).to(dev)
+                val = torch.from_numpy(np.require(observed[1], bool, ["C"])).to(dev)
+            if (th, tw) != (h, w):
+                rgb = F.interpolate(rgb, (th, tw), mode="bicubic", antialias=True).clamp(0, 1)
+                m = F.interpolate(m, (th, tw), mode="bilinear", antialias=True)
+                if observed is not None:
+                    inv, val = resize_observation(inv, val, (th, tw))
+            if observed is not None:
+                obs = observation_input(inv, val)
+            guidance = build_guidance(m > 0.5, c.guidance_channels)
+            out = self(normalize_image(rgb), guidance, obs)
+            if (th, tw) != (h, w):
+                out = F.interpolate(out, (h, w), mode="bilinear", align_corners=False)
+            return out.clamp_min(0).float().cpu().numpy()
+        finally:
+            self.train(was_training)
+
     def predict_layers(
         self,
         image: np.ndarray,
         masks: np.ndarray,
+        depth: np.ndarray | None = None,
         input_size: int | tuple[int, int] | None = None,
+        depth_kind: str = "depth",
     ) -> np.ndarray:
-        """One image and its K amodal masks (front to back) -> [K,H,W] float32 relative
-        inverse depth at the image's resolution (depth = 1/(scale*disp + shift), see
-        models/preprocess.py).
+        """One image and its K amodal masks (front to back) -> [K,H,W] float32 at the
+        image's resolution.
 
-        image: HxWx3 uint8 RGB; masks: [K,H,W] bool. The pair is resized to a multiple of the
-        patch size (input_size: int = short side keeping the aspect ratio, (width, height) =
-        that size, None = config.infer_size), predicted, and resized back bilinearly.
-        Iterative variants loop over the K layers, one pass each; ade_multibatch does one
-        joint pass."""
+        image: HxWx3 uint8 RGB (any strides, read-only arrays too); masks: [K,H,W] bool.
+        Without `depth`: relative inverse depth (depth = 1/(scale*disp + shift) for unknown
+        scale and shift, models/preprocess.py). With `depth`, an observed HxW depth of the
+        visible scene (0 or NaN = hole; `depth_kind` "disparity" for inverse depth, e.g. a
+        monocular model's output): the layers in the observation's kind and units, each
+        fitted to it where the layer shows the visible scene (models/observation.py); a model
+        built with observed_depth also reads it as input. input_size: see predict_batch."""
         c = self.config
-        # Any strides (img[..., ::-1], the BGR->RGB idiom) and read-only arrays
-        # (np.asarray(PIL.Image)): torch.from_numpy needs a writeable, positive-stride array.
         image = np.require(image, requirements=["C", "W"])
         masks = np.require(masks, requirements=["C", "W"])
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -134,26 +214,14 @@ class AmodalDepthModel(nn.Module):
                 f"masks must be [K,H,W] = [{c.num_layers},{h},{w}] amodal masks front to back, "
                 f"got {list(masks.shape)}"
             )
-        was_training = self.training
-        self.eval()
-        try:
-            dev = next(self.parameters()).device
-            th, tw = network_size(h, w, input_size, c.infer_size, c.patch_size)
-            rgb = torch.from_numpy(image).to(dev).permute(2, 0, 1)[None].float() / 255.0
-            m = torch.from_numpy(masks.astype(np.float32)).to(dev)[None]
-            if (th, tw) != (h, w):
-                rgb = F.interpolate(rgb, (th, tw), mode="bicubic", antialias=True).clamp(0, 1)
-                m = F.interpolate(m, (th, tw), mode="bilinear", antialias=True)
-            guidance = build_guidance(m > 0.5, c.guidance_channels)
-            x = normalize_image(rgb)
-            if self.variant.iterative:
-                out = torch.cat([self._run(x, guidance[:, i], None) for i in range(c.num_layers)])
-            else:
-                out = self(x, guidance)[0]
-            out = F.interpolate(out[None], (h, w), mode="bilinear", align_corners=False)[0]
-            return out.clamp_min(0).float().cpu().numpy()
-        finally:
-            self.train(was_training)
+        masks = masks.astype(bool)
+        if depth is None:
+            return self.predict_batch(image[None], masks[None], None, input_size)[0]
+        valid = check_observation(depth, h, w, depth_kind)
+        inverse = inverse_observation(depth, valid, depth_kind)
+        observed = (inverse[None], valid[None])
+        disp = self.predict_batch(image[None], masks[None], observed, input_size)[0]
+        return fit_to_observation(disp, inverse, valid, masks, depth_kind)[0]
 
 
 def build_model(cfg: ModelConfig) -> AmodalDepthModel:

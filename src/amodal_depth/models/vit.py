@@ -105,21 +105,32 @@ class ConvStem(nn.Module):
     Why: learned from scratch on a CPU, a plain 14x14 patch projection learns slowly; a
     small conv stem gives local edges early, and its half-resolution features are skipped
     into the finest DPT stage, so thin object boundaries need not pass through 14-px tokens.
-    The guidance enters here too, through a zero-initialised conv (same idea as the token
-    level guidance embedding: a trained model starts unchanged)."""
+    The guidance (and an observed depth, models/observation.py) enters here too, through
+    zero-initialised convs (same idea as the token level guidance embedding: a trained model
+    starts unchanged)."""
 
-    def __init__(self, channels: int, guidance_channels: int) -> None:
+    def __init__(self, channels: int, guidance_channels: int, observation_channels: int = 0):
         super().__init__()
         self.conv1 = nn.Conv2d(3, channels, 3, stride=2, padding=1)
         self.guidance = nn.Conv2d(guidance_channels, channels, 3, stride=2, padding=1, bias=False)
         nn.init.zeros_(self.guidance.weight)
+        self.observation = None
+        if observation_channels:
+            self.observation = nn.Conv2d(
+                observation_channels, channels, 3, stride=2, padding=1, bias=False
+            )
+            nn.init.zeros_(self.observation.weight)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.act = nn.GELU()
 
-    def forward(self, x: Tensor, guidance: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, guidance: Tensor | None, observation: Tensor | None = None
+    ) -> Tensor:
         h = self.conv1(x)
         if guidance is not None:
             h = h + self.guidance(guidance)
+        if observation is not None and self.observation is not None:
+            h = h + self.observation(observation)
         return self.act(self.conv2(self.act(h)))
 
 
@@ -144,6 +155,7 @@ class ViTEncoder(nn.Module):
         guidance_channels: int = 2,
         conv_stem: bool = False,
         stem_channels: int = 32,
+        observation_channels: int = 0,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
@@ -151,12 +163,21 @@ class ViTEncoder(nn.Module):
         self.n_blocks = depth
         # DINOv2's offset that keeps bicubic resizing from landing one token short.
         self.interpolate_offset = 0.1
-        self.stem = ConvStem(stem_channels, guidance_channels) if conv_stem else None
+        self.stem = (
+            ConvStem(stem_channels, guidance_channels, observation_channels) if conv_stem else None
+        )
         if conv_stem:
             self.patch_embed = PatchEmbed(stem_channels, embed_dim, patch_size // 2)
         else:
             self.patch_embed = PatchEmbed(3, embed_dim, patch_size)
         self.guidance_embed = PatchEmbed(guidance_channels, embed_dim, patch_size, bias=False)
+        # The observed depth (models/observation.py) enters like the guidance: zero-initialised,
+        # so an RGB-only model or an official checkpoint loads and computes as before.
+        self.observation_embed = (
+            PatchEmbed(observation_channels, embed_dim, patch_size, bias=False)
+            if observation_channels
+            else None
+        )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, pos_grid * pos_grid + 1, embed_dim))
         self.blocks = nn.ModuleList(
@@ -173,6 +194,8 @@ class ViTEncoder(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.guidance_embed.proj.weight)
+        if self.observation_embed is not None:
+            nn.init.zeros_(self.observation_embed.proj.weight)
 
     def interpolate_pos_encoding(self, n_tokens: int, height: int, width: int) -> Tensor:
         """Position embedding for a height x width input, exactly as DINOv2 resizes it
@@ -195,27 +218,35 @@ class ViTEncoder(nn.Module):
         return torch.cat([pos[:, :1], grid], dim=1).to(self.pos_embed.dtype)
 
     def prepare_tokens(
-        self, x: Tensor, guidance: Tensor | None = None
+        self, x: Tensor, guidance: Tensor | None = None, observation: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        """[N,3,H,W] (+ [N,C,H,W] guidance) -> tokens [N,1+hw,D] and the stem features."""
+        """[N,3,H,W] (+ [N,C,H,W] guidance, + [N,2,H,W] observation) -> tokens [N,1+hw,D]
+        and the stem features."""
         _, _, height, width = x.shape
         stem = None
         if self.stem is not None:
-            stem = self.stem(x, guidance)
+            stem = self.stem(x, guidance, observation)
             tokens = self.patch_embed(stem)
         else:
             tokens = self.patch_embed(x)
         if guidance is not None:
             tokens = tokens + self.guidance_embed(guidance.to(tokens.dtype))
+        if observation is not None and self.observation_embed is not None:
+            tokens = tokens + self.observation_embed(observation.to(tokens.dtype))
         tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         tokens = tokens + self.interpolate_pos_encoding(tokens.shape[1] - 1, height, width)
         return tokens, stem
 
     def encode(
-        self, x: Tensor, layers: list[int], guidance: Tensor | None = None, norm: bool = True
+        self,
+        x: Tensor,
+        layers: list[int],
+        guidance: Tensor | None = None,
+        norm: bool = True,
+        observation: Tensor | None = None,
     ) -> tuple[list[Tensor], Tensor | None]:
         """Outputs (with cls token) of the blocks in `layers`, and the stem features."""
-        tokens, stem = self.prepare_tokens(x, guidance)
+        tokens, stem = self.prepare_tokens(x, guidance, observation)
         wanted = set(layers)
         outs: dict[int, Tensor] = {}
         for i, blk in enumerate(self.blocks[: max(layers) + 1]):

@@ -1,0 +1,159 @@
+"""The observed depth of the visible scene as a second input, and the units it brings.
+
+Users often have the depth of what is visible already: an RGB-D or LiDAR camera (metric
+depth with holes), or a monocular model such as Depth Anything V2 (relative inverse depth,
+unknown scale and shift). A model with `ModelConfig.observed_depth` reads it as two extra
+channels beside the RGB image; every model, with or without that input, uses it to put its
+output into the observation's units.
+
+Network input (`observation_input`): the observation as inverse depth o (1/depth for a depth
+map, the values themselves for a disparity map), normalised per image over its valid pixels
+to (o - median) / mean|o - median|, clipped to [-8, 8] and 0 at holes, plus a validity
+channel. Why this normalisation: it removes exactly the unknown scale and shift of relative
+inverse depth (the ambiguity of monocular models), it is the normalisation of the training
+loss (so input and target live on one scale), and median / mean absolute deviation ignore a
+few wild values (flying pixels, far returns). Metric observations lose their units here on
+purpose: the same network serves sensors and monocular models, and the units come back in
+`fit_to_observation`.
+
+Output units (`fit_to_observation`): the model predicts relative inverse depth d_k per layer.
+Wherever no object is removed between layer 1 and layer k (outside the amodal masks of
+o_1..o_{k-1}) the true layer k equals the visible scene, so each layer is fitted there to the
+observation by least squares, s_k * d_k + t_k ~ o, with one trimming pass that drops pixels
+more than 3 median absolute deviations off (holes at edges, sensor outliers). A depth
+observation then gives depth = 1 / (s_k d_k + t_k) in its units; inverse depths below
+`INVERSE_DEPTH_FLOOR` x the observation's 1st percentile are clipped there (depth is never
+infinite: at most 1 / 0.25 = 4x the far end of what was observed). A disparity observation
+gives s_k d_k + t_k, the same kind and units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from amodal_depth.errors import UserError
+
+OBSERVATION_CHANNELS = (
+    "observed inverse depth, normalised per image: (o - median) / mean|o - median|, 0 at holes",
+    "validity (1 = observed)",
+)
+DEPTH_KINDS = ("depth", "disparity")
+MIN_VALID_PIXELS = 64
+"""Fewer observed pixels than this make the observation unusable (one-line error)."""
+CLIP = 8.0
+"""Normalised observation values are clipped to [-CLIP, CLIP]."""
+INVERSE_DEPTH_FLOOR = 0.25
+"""Fitted inverse depth is clipped below at this share of the observation's 1st percentile."""
+
+
+def check_observation(depth: np.ndarray, height: int, width: int, kind: str) -> np.ndarray:
+    """A user's observed depth map -> (valid HxW bool) after the checks every entry point
+    shares: its size, its kind, no negative values, enough valid pixels. 0, NaN and +inf are
+    holes."""
+    if kind not in DEPTH_KINDS:
+        raise UserError(f"depth kind must be one of {', '.join(DEPTH_KINDS)}, got {kind!r}")
+    depth = np.asarray(depth)
+    if depth.ndim != 2 or depth.shape != (height, width):
+        raise UserError(
+            f"the observed depth must be HxW = {height}x{width} like the image, got "
+            f"{'x'.join(map(str, depth.shape))}; resize it to the image first"
+        )
+    if not np.issubdtype(depth.dtype, np.number) or np.issubdtype(depth.dtype, np.complexfloating):
+        raise UserError(f"the observed depth must hold real numbers, got dtype {depth.dtype}")
+    d = depth.astype(np.float64)
+    finite = np.isfinite(d)
+    if (d[finite] < 0).any():
+        raise UserError(
+            f"the observed depth has {int((d[finite] < 0).sum())} negative values; "
+            "holes must be 0 or NaN"
+        )
+    valid = finite & (d > 0)
+    if int(valid.sum()) < MIN_VALID_PIXELS:
+        raise UserError(
+            f"the observed depth has only {int(valid.sum())} valid pixels (> 0 and finite); "
+            f"at least {MIN_VALID_PIXELS} are needed"
+        )
+    return valid
+
+
+def inverse_observation(depth: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
+    """Observed depth (or disparity) -> inverse depth o (float32, 0 at holes)."""
+    d = np.where(valid, depth, 1.0).astype(np.float64)
+    inv = 1.0 / d if kind == "depth" else d
+    return np.where(valid, inv, 0.0).astype(np.float32)
+
+
+def observation_input(inverse: Tensor, valid: Tensor) -> Tensor:
+    """inverse [B,H,W] observed inverse depth (any scale and shift), valid [B,H,W] bool ->
+    the network's [B,2,H,W] observation channels (OBSERVATION_CHANNELS). An image with fewer
+    than MIN_VALID_PIXELS valid pixels gets all zeros (= no observation)."""
+    if inverse.dim() != 3 or valid.shape != inverse.shape:
+        raise UserError(
+            f"observation must be [B,H,W] with a validity mask of the same shape, got "
+            f"{list(inverse.shape)} and {list(valid.shape)}"
+        )
+    out = torch.zeros((inverse.shape[0], 2, *inverse.shape[1:]), dtype=torch.float32,
+                      device=inverse.device)  # fmt: skip
+    for i in range(inverse.shape[0]):
+        m = valid[i].bool()
+        vals = inverse[i][m].float()
+        if vals.numel() < MIN_VALID_PIXELS:
+            continue
+        med = vals.median()
+        mad = (vals - med).abs().mean().clamp_min(1e-8)
+        norm = ((inverse[i].float() - med) / mad).clamp(-CLIP, CLIP)
+        out[i, 0] = torch.where(m, norm, torch.zeros_like(norm))
+        out[i, 1] = m.float()
+    return out
+
+
+def resize_observation(inverse: Tensor, valid: Tensor, size: tuple[int, int]) -> tuple:
+    """Resize [B,H,W] inverse depth with holes to (h, w) by normalised convolution: holes do
+    not bleed into their neighbours; a pixel is valid when most of its footprint was."""
+    import torch.nn.functional as F
+
+    v = valid.float()[:, None]
+    num = F.interpolate(inverse.float()[:, None] * v, size, mode="bilinear", antialias=True)
+    den = F.interpolate(v, size, mode="bilinear", antialias=True)
+    out_valid = den[:, 0] > 0.5
+    out = torch.where(out_valid, num[:, 0] / den[:, 0].clamp_min(1e-6), torch.zeros_like(num[:, 0]))
+    return out, out_valid
+
+
+def _fit(d: np.ndarray, o: np.ndarray) -> tuple[float, float]:
+    """Least squares s, t of s*d + t ~ o with one 3-MAD trimming pass."""
+    a = np.stack([d, np.ones_like(d)], axis=1)
+    s, t = np.linalg.lstsq(a, o, rcond=None)[0]
+    r = np.abs(s * d + t - o)
+    keep = r <= 3.0 * max(float(np.median(r)), 1e-12) * 1.4826
+    if keep.sum() >= MIN_VALID_PIXELS and keep.sum() < len(d):
+        s, t = np.linalg.lstsq(a[keep], o[keep], rcond=None)[0]
+    return float(s), float(t)
+
+
+def fit_to_observation(
+    disp: np.ndarray, inverse: np.ndarray, valid: np.ndarray, amodal: np.ndarray, kind: str
+) -> tuple[np.ndarray, list[list[float]]]:
+    """Relative inverse depth [K,H,W] -> layers in the observation's kind and units, and the
+    (s_k, t_k) applied (module docstring). amodal [K,H,W] bool, front to back."""
+    k_layers = disp.shape[0]
+    removed = np.zeros(valid.shape, bool)
+    all_fit = _fit(disp[0][valid].astype(np.float64), inverse[valid].astype(np.float64))
+    fits, out = [], np.empty(disp.shape, np.float32)
+    floor = INVERSE_DEPTH_FLOOR * float(np.percentile(inverse[valid], 1))
+    for k in range(k_layers):
+        static = valid & ~removed
+        if static.sum() >= MIN_VALID_PIXELS:
+            s, t = _fit(disp[k][static].astype(np.float64), inverse[static].astype(np.float64))
+        else:
+            s, t = all_fit
+        fits.append([s, t])
+        inv = s * disp[k].astype(np.float64) + t
+        if kind == "depth":
+            out[k] = 1.0 / np.maximum(inv, max(floor, 1e-12))
+        else:
+            out[k] = inv
+        removed |= amodal[k]
+    return out, fits

@@ -1,0 +1,275 @@
+"""The observed-depth input: normalisation, zero start, units, corruption, API and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from amodal_depth.cli import main
+from amodal_depth.config import preset
+from amodal_depth.data.observe import SOURCES, simulate_observation
+from amodal_depth.errors import UserError
+from amodal_depth.models import build_model
+from amodal_depth.models.checkpoints import init_from_weights, load_model, save_model
+from amodal_depth.models.observation import (
+    check_observation,
+    fit_to_observation,
+    observation_input,
+)
+from amodal_depth.observations import read_depth
+from conftest import flat_sample, write_flat_dataset
+
+W, H, K = 42, 28, 3
+
+
+def _model(observed: bool, variant: str = "ade"):
+    torch.manual_seed(0)
+    cfg = preset("quick", variant).model
+    cfg.observed_depth = observed
+    return build_model(cfg).eval()
+
+
+def test_observation_input_removes_scale_and_shift_and_marks_holes() -> None:
+    rng = np.random.default_rng(0)
+    inv = torch.from_numpy(rng.uniform(0.2, 1.0, (1, H, W)).astype(np.float32))
+    valid = torch.ones(1, H, W, dtype=torch.bool)
+    valid[0, :3] = False
+    a = observation_input(inv, valid)
+    b = observation_input(inv * 7.5 + 3.0, valid)
+    assert a.shape == (1, 2, H, W)
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert (a[0, 0, :3] == 0).all() and (a[0, 1, :3] == 0).all() and (a[0, 1, 3:] == 1).all()
+    none = observation_input(inv, torch.zeros_like(valid))
+    assert (none == 0).all()
+
+
+def test_zero_initialised_observation_leaves_a_trained_model_unchanged(tmp_path: Path) -> None:
+    rgb_model = _model(False, "ade_mha")
+    with torch.no_grad():  # a "trained" RGB model: move every weight off its init
+        for p in rgb_model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = save_model(rgb_model, tmp_path / "rgb.safetensors")
+    obs_model = _model(True, "ade_mha")
+    missing = init_from_weights(obs_model, path)
+    assert missing and all("observation" in k for k in missing)
+    s = flat_sample(W, H, K, seed=2)
+    ref = rgb_model.predict_layers(s.rgb, s.amodal)
+    out = obs_model.predict_layers(s.rgb, s.amodal)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    # an observation changes nothing either until training moves the new weights...
+    inv = (1.0 / s.depth[0])[None].astype(np.float32)
+    with_obs = obs_model.predict_batch(s.rgb[None], s.amodal[None], (inv, s.depth[:1] > 0))
+    np.testing.assert_allclose(with_obs[0], ref, rtol=1e-5, atol=1e-6)
+    # ...and another architecture is refused in one line
+    with pytest.raises(UserError, match="another architecture"):
+        init_from_weights(_model(True, "ade"), path)
+
+
+def test_fit_to_observation_recovers_metres_and_disparity_units() -> None:
+    s = flat_sample(W, H, K, seed=3)
+    true_inv = 1.0 / s.depth.astype(np.float64)
+    disp = (2.0 * true_inv + 0.3).astype(np.float32)  # the model's relative output
+    valid = np.ones((H, W), bool)
+    valid[:4, :4] = False  # holes are fine
+    obs_inv = np.where(valid, true_inv[0], 0).astype(np.float32)
+    depth, fits = fit_to_observation(disp, obs_inv, valid, s.amodal, "depth")
+    np.testing.assert_allclose(depth, s.depth, rtol=1e-4)
+    assert len(fits) == K
+    disp_out, _ = fit_to_observation(disp, 5 * obs_inv, valid, s.amodal, "disparity")
+    np.testing.assert_allclose(disp_out, 5 * true_inv, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("depth", "match"),
+    [
+        (np.ones((H, W + 1)), "HxW"),
+        (np.full((H, W), np.nan), "valid pixels"),
+        (np.zeros((H, W)), "valid pixels"),
+        (-np.ones((H, W)), "negative"),
+        (np.ones((H, W), complex), "real numbers"),
+    ],
+)
+def test_bad_observations_are_refused_in_one_line(depth: np.ndarray, match: str) -> None:
+    s = flat_sample(W, H, K, seed=4)
+    with pytest.raises(UserError, match=match):
+        _model(True).predict_layers(s.rgb, s.amodal, depth=depth)
+    with pytest.raises(UserError, match="kind"):
+        check_observation(np.ones((H, W)), H, W, "metres")
+
+
+def test_predict_layers_with_a_depth_returns_its_units() -> None:
+    s = flat_sample(W, H, K, seed=5)
+    obs = s.depth[0].copy()
+    obs[0, :5] = np.nan  # NaN and 0 are holes
+    obs[1, :5] = 0
+    for observed in (False, True):  # RGB-only models use it for the units only
+        out = _model(observed).predict_layers(s.rgb, s.amodal, depth=obs)
+        assert out.shape == (K, H, W) and np.isfinite(out).all() and (out > 0).all()
+        # a random tiny model is a poor predictor, but its layer 1 is fitted to the metres
+        assert abs(np.median(out[0]) - np.median(s.depth[0])) < 0.5 * np.median(s.depth[0])
+
+
+def test_simulated_observations_are_deterministic_and_realistic() -> None:
+    s = flat_sample(64, 48, K, seed=6)
+    d1 = s.depth[0]
+    for source in SOURCES:
+        a = simulate_observation(d1, s.rgb, np.random.default_rng(1), source)
+        b = simulate_observation(d1, s.rgb, np.random.default_rng(1), source)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[2] == source and a[0].shape == d1.shape and a[1].dtype == bool
+    inv, valid, _ = simulate_observation(d1, s.rgb, np.random.default_rng(2), "clean")
+    np.testing.assert_allclose(inv[valid], 1.0 / d1[valid], rtol=1e-6)
+    # a sensor keeps metres on most pixels, within a few per cent (noise grows with z^2)
+    for seed in range(5):
+        inv, valid, _ = simulate_observation(d1, s.rgb, np.random.default_rng(seed), "sensor")
+        assert valid.mean() > 0.3
+        err = np.abs(1.0 / inv[valid] - d1[valid]) / d1[valid]
+        assert np.median(err) < 0.03
+    inv, valid, _ = simulate_observation(d1, s.rgb, np.random.default_rng(3), "none")
+    assert not valid.any()
+    drawn = {simulate_observation(d1, s.rgb, np.random.default_rng(i))[2] for i in range(60)}
+    assert drawn == set(SOURCES)
+
+
+def test_read_depth_formats_and_errors(tmp_path: Path) -> None:
+    mm = np.full((H, W), 2500, np.uint16)
+    cv2.imwrite(str(tmp_path / "d.png"), mm)
+    np.testing.assert_allclose(read_depth(tmp_path / "d.png"), 2.5)
+    np.testing.assert_allclose(read_depth(tmp_path / "d.png", scale=1.0), 2500)
+    np.save(tmp_path / "d.npy", np.full((H, W), 3.0, np.float32))
+    np.testing.assert_allclose(read_depth(tmp_path / "d.npy"), 3.0)
+    cv2.imwrite(str(tmp_path / "rgb.png"), np.zeros((H, W, 3), np.uint8))
+    np.save(tmp_path / "bad.npy", np.zeros((2, H, W)))
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    for name, match in [
+        ("rgb.png", "one channel"),
+        ("bad.npy", "HxW"),
+        ("junk.npy", "readable"),
+        ("none.npy", "no such file"),
+        ("d.jpg", "give a"),
+    ]:
+        with pytest.raises(UserError, match=match):
+            read_depth(tmp_path / name)
+    with pytest.raises(UserError, match="positive"):
+        read_depth(tmp_path / "d.png", scale=0.0)
+
+
+# ---------------------------------------------------------------------- CLI, end to end
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("obs") / "ds"
+    return write_flat_dataset(
+        root, num=6, width=W, height=H, num_layers=K,
+        splits={"train": [0, 1, 2], "val": [3], "test": [4, 5]},
+    )  # fmt: skip
+
+
+def test_train_with_observed_depth_from_our_weights(data: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    save_model(_model(False), base)
+    out = tmp_path / "run"
+    argv = ["train", "--variant", "ade", "--data", str(data), "--out", str(out)]
+    argv += ["--preset", "quick", "--steps", "2", "--batch-size", "2"]
+    assert main([*argv, "--weights", str(base), "--observed-depth"]) == 0
+    model = load_model(out / "model.safetensors")
+    assert model.config.observed_depth
+    # the zero-initialised input has started to learn
+    w = model.pretrained.stem.observation.weight
+    assert w.abs().sum() > 0
+    cfg = json.loads((out / "config.json").read_text())["train"]
+    assert cfg["weights"] == str(base) and cfg["model"]["observed_depth"] is True
+
+
+def test_train_weights_errors(data: Path, tmp_path: Path, capsys) -> None:
+    base = tmp_path / "base.safetensors"
+    save_model(_model(False), base)
+    argv = ["train", "--data", str(data), "--preset", "quick", "--steps", "1"]
+    assert main([*argv, "--variant", "ade_mha", "--out", str(tmp_path / "a"),
+                 "--weights", str(base)]) == 2  # fmt: skip
+    assert "--variant ade" in capsys.readouterr().err
+    assert main([*argv, "--variant", "ade", "--out", str(tmp_path / "b"),
+                 "--weights", str(tmp_path / "none.safetensors")]) == 2  # fmt: skip
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_evaluate_with_observations(data: Path, tmp_path: Path) -> None:
+    from amodal_depth.evaluate import evaluate
+    from amodal_depth.observations import ObservedReference, ObservedSource
+    from amodal_depth.references import object_fill
+
+    model = _model(True)
+    gt = evaluate(model, data, observed=ObservedSource("gt"), progress=False)
+    assert gt["observed"] == "gt" and gt["aligned_to_gt"] is False
+    aligned = evaluate(model, data, observed=ObservedSource("gt"), align_to_gt=True,
+                       progress=False)  # fmt: skip
+    assert aligned["aligned_to_gt"] is True
+    assert gt["depth"]["all"]["rmse"] != aligned["depth"]["all"]["rmse"]
+    src = ObservedSource("gt-corrupted")
+    r = evaluate(ObservedReference(object_fill, src, "of"), data, progress=False)
+    plain = evaluate("object_fill", data, progress=False)
+    assert r["depth"]["all"]["rmse"] != plain["depth"]["all"]["rmse"]
+    same = evaluate(ObservedReference(object_fill, ObservedSource("gt"), "of"), data,
+                    progress=False)  # fmt: skip
+    assert same["depth"] == plain["depth"]  # the true depth as observation changes nothing
+    out = tmp_path / "e.json"
+    base = ["evaluate", "--data", str(data), "--out", str(out)]
+    assert main([*base, "--reference", "object_fill", "--observed", "gt-corrupted"]) == 0
+    assert main([*base, "--reference", "mean_depth", "--observed", "gt"]) == 2
+    assert main([*base, "--reference", "object_fill", "--observed", "sensor"]) == 2
+    assert main([*base, "--reference", "object_fill", "--align-to-gt"]) == 2
+
+
+def test_evaluate_scores_what_predict_layers_returns_at_a_resized_size(tmp_path: Path) -> None:
+    """One inference path: at a size that needs resizing (50x30 is no multiple of 14),
+    evaluate's prediction is exactly predict_layers'."""
+    from amodal_depth.data.format import read_manifest, read_sample
+    from amodal_depth.evaluate import _predict_model_batch
+
+    root = write_flat_dataset(tmp_path / "odd", num=2, width=50, height=30, num_layers=K,
+                              splits={"test": [0, 1]})  # fmt: skip
+    m = read_manifest(root)
+    samples = [read_sample(root, sid, m) for sid in m["splits"]["test"]]
+    model = _model(False, "ade_multibatch")
+    preds = _predict_model_batch(model, samples)
+    for (pred, is_disp), s in zip(preds, samples):
+        assert is_disp and pred.shape == (K, 30, 50)
+        np.testing.assert_allclose(pred, model.predict_layers(s.rgb, s.amodal), atol=1e-6)
+
+
+def test_predict_cli_with_depth(tmp_path: Path) -> None:
+    s = flat_sample(W, H, K, seed=7)
+    cv2.imwrite(str(tmp_path / "rgb.png"), cv2.cvtColor(s.rgb, cv2.COLOR_RGB2BGR))
+    masks = []
+    for k in range(K):
+        masks.append(str(tmp_path / f"m{k}.png"))
+        cv2.imwrite(masks[-1], s.amodal[k].astype(np.uint8) * 255)
+    cv2.imwrite(str(tmp_path / "d.png"), np.rint(s.depth[0] * 1000).astype(np.uint16))
+    weights = save_model(_model(True), tmp_path / "w.safetensors")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "layer_9.png").write_bytes(b"stale")
+    argv = ["predict", str(tmp_path / "rgb.png"), "--masks", *masks, "--weights", str(weights)]
+    assert main([*argv, "--depth", str(tmp_path / "d.png"), "--out", str(out)]) == 0
+    info = json.loads((out / "predict.json").read_text())
+    assert info["metric"] is True and info["depth_kind"] == "depth"
+    depth = np.load(out / "depth.npy")
+    assert depth.shape == (K, H, W)
+    mm = cv2.imread(str(out / "depth_1.png"), cv2.IMREAD_UNCHANGED)
+    assert mm.dtype == np.uint16 and abs(int(np.median(mm)) - np.median(depth[0]) * 1000) < 2
+    np.testing.assert_array_equal(cv2.imread(str(out / "amodal_2.png"), 0) > 0, s.amodal[1])
+    assert not (out / "layer_9.png").exists()  # stale results of an earlier run are gone
+    for name in info["files"]:
+        assert (out / name).is_file()
+    # disparity kind: no metric files; a scale without a depth, a file as --out: one line
+    np.save(tmp_path / "disp.npy", (1.0 / s.depth[0]).astype(np.float32))
+    assert main([*argv, "--depth", str(tmp_path / "disp.npy"), "--depth-kind", "disparity",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert not (out / "depth.npy").exists()
+    assert main([*argv, "--depth-scale", "1000", "--out", str(tmp_path / "x")]) == 2
+    assert main([*argv, "--out", str(tmp_path / "rgb.png" / "sub")]) == 2
+    assert not (tmp_path / "x").exists()
