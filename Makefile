@@ -51,7 +51,7 @@ quickstart: setup
 	    --workers 2 && \
 	  $(BIN)/amodal-depth evaluate --weights weights/model.safetensors --data $(QS)/shifted \
 	    --split test --out $(QS)/weights_eval_shifted.json && \
-	  $(BIN)/amodal-depth predict $(QS)/unseen/samples/000000/rgb.png --out $(QS)/predict \
+	  $(BIN)/amodal-depth predict $(QS)/unseen/samples/000000/rgb.png --out $(QS)/predict --masks-kind amodal \
 	    --masks $(QS)/unseen/samples/000000/amodal_1.png $(QS)/unseen/samples/000000/amodal_2.png \
 	      $(QS)/unseen/samples/000000/amodal_3.png; \
 	fi

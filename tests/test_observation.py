@@ -253,7 +253,8 @@ def test_predict_cli_with_depth(tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out).mkdir()
     (out / "layer_9.png").write_bytes(b"stale")
-    argv = ["predict", str(tmp_path / "rgb.png"), "--masks", *masks, "--weights", str(weights)]
+    argv = ["predict", str(tmp_path / "rgb.png"), "--masks", *masks, "--weights", str(weights),
+            "--masks-kind", "amodal"]  # fmt: skip
     assert main([*argv, "--depth", str(tmp_path / "d.png"), "--out", str(out)]) == 0
     info = json.loads((out / "predict.json").read_text())
     assert info["metric"] is True and info["depth_kind"] == "depth"

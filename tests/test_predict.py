@@ -88,7 +88,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[Pa
 
 def test_predict_writes_every_output(inputs: dict, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    argv = ["predict", str(inputs["image"]), "--masks", *map(str, inputs["masks"])]
+    argv = ["predict", str(inputs["image"]), "--masks-kind", "amodal", "--masks",
+            *map(str, inputs["masks"])]  # fmt: skip
     assert main([*argv, "--weights", str(inputs["weights"]), "--out", str(out)]) == 0
     disp = np.load(out / "disparity.npy")
     assert disp.shape == (3, H, W) and disp.dtype == np.float32
@@ -108,10 +109,13 @@ def test_predict_without_alignment_keeps_raw_outputs(inputs: dict, tmp_path: Pat
     from amodal_depth.models.checkpoints import load_model
 
     masks = inputs["masks"]
-    p = predict_files(inputs["image"], masks, tmp_path / "a", weights=inputs["weights"])
-    raw = predict_files(
-        inputs["image"], masks, tmp_path / "b", weights=inputs["weights"], align=False
+    p = predict_files(
+        inputs["image"], masks, tmp_path / "a", weights=inputs["weights"], masks_kind="amodal"
     )
+    raw = predict_files(
+        inputs["image"], masks, tmp_path / "b", weights=inputs["weights"], align=False,
+        masks_kind="amodal",
+    )  # fmt: skip
     assert raw.fits == [[1.0, 0.0]] * 3
     image = cv2.cvtColor(cv2.imread(str(inputs["image"])), cv2.COLOR_BGR2RGB)
     m = np.stack([read_mask(x) for x in masks])
@@ -119,7 +123,9 @@ def test_predict_without_alignment_keeps_raw_outputs(inputs: dict, tmp_path: Pat
     np.testing.assert_allclose(raw.disparity, direct, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(p.disparity[0], direct[0], rtol=1e-5, atol=1e-6)
     # a rerun gives the same numbers (deterministic)
-    again = predict_files(inputs["image"], masks, tmp_path / "a", weights=inputs["weights"])
+    again = predict_files(
+        inputs["image"], masks, tmp_path / "a", weights=inputs["weights"], masks_kind="amodal"
+    )
     np.testing.assert_array_equal(again.disparity, p.disparity)
 
 
@@ -158,11 +164,11 @@ def test_bad_inputs_give_one_line(
     d: Path = inputs["dir"]
     image, masks = str(inputs["image"]), [str(m) for m in inputs["masks"]]
     out = tmp_path / "out"
-    w = ["--weights", str(inputs["weights"]), "--out", str(out)]
+    w = ["--weights", str(inputs["weights"]), "--out", str(out), "--masks-kind", "amodal"]
     err = _err(capsys, ["predict", image, "--masks", *masks[:2], *w])
     assert "K = 3" in err and "3 masks" in err
     err = _err(capsys, ["predict", image, "--masks", *masks, "--weights",
-                        str(d / "k2.safetensors"), "--out", str(out)])  # fmt: skip
+                        str(d / "k2.safetensors"), "--out", str(out), "--masks-kind", "amodal"])  # fmt: skip
     assert "K = 2" in err
     cv2.imwrite(str(tmp_path / "small.png"), np.full((10, 10), 255, np.uint8))
     err = _err(capsys, ["predict", image, "--masks", masks[0], masks[1],

@@ -328,6 +328,9 @@ def _predict(a: argparse.Namespace) -> int:
         depth_path=a.depth,
         depth_scale=a.depth_scale,
         depth_kind=a.depth_kind,
+        masks_kind=a.masks_kind,
+        order=a.order,
+        completion_weights=a.completion_weights,
     )
     k = p.disparity.shape[0]
     print(
@@ -346,16 +349,33 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "predict",
-        help="layer depths of one image from the amodal masks of its objects",
+        help="layer depths of one image from the masks of its objects",
         description="Predict the K layer depths of IMAGE (layer k = the scene with o_1..o_{k-1} "
-        "removed) from the amodal masks of its K objects, front to back. Writes OUT/"
-        "disparity.npy ([K,H,W] float32 relative inverse depth, larger = nearer), "
+        "removed) from the masks of its K objects: visible masks (completed to amodal masks "
+        "and ordered front to back by the completion model) or amodal masks. Writes OUT/"
+        "disparity.npy ([K,H,W] float32 relative inverse depth, larger = nearer), with --depth "
+        "also depth.npy and depth_<k>.png in the observation's units, amodal_<k>.png, "
         "layer_<k>.png, overview.png and predict.json (docs/predict.md).",
     )
     p.add_argument("image", help="RGB image (PNG, JPEG, ...)")
     p.add_argument(
         "--masks", nargs="+", required=True, metavar="M.png",
-        help="amodal mask of each object, nearest first (0/255 PNGs of the image's size)",
+        help="one mask per object (0/255 PNGs of the image's size), or one instance-id PNG "
+        "(0 = none, 1..K = objects)",
+    )  # fmt: skip
+    p.add_argument(
+        "--masks-kind", choices=["visible", "amodal"], default="visible",
+        help="visible (default): completed to amodal masks and ordered by the completion "
+        "model; amodal: whole-object masks, nearest first",
+    )  # fmt: skip
+    p.add_argument(
+        "--order", default=None, metavar="2,1,3",
+        help="front-to-back order as mask numbers (1-based), nearest first; default: "
+        "predicted (visible) or as listed (amodal)",
+    )  # fmt: skip
+    p.add_argument(
+        "--completion-weights", default=None,
+        help="amodal-completion weights (default weights/completion.safetensors)",
     )  # fmt: skip
     p.add_argument("--out", required=True, help="folder to write the results to")
     p.add_argument(

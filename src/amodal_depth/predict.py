@@ -1,4 +1,8 @@
-"""`amodal-depth predict`: one image and the amodal masks of its K objects -> K layer depths.
+"""`amodal-depth predict`: one image and the masks of its K objects -> K layer depths.
+
+Masks (masks.py): visible masks by default, completed to amodal masks and put in occlusion
+order by the completion model (completion/); or amodal masks nearest first
+(`--masks-kind amodal`); one PNG per object or one instance-id PNG; `--order` overrides.
 
 What is written to OUT (docs/predict.md):
   disparity.npy   float32 [K,H,W]: relative inverse depth of layer k = 1..K (larger = nearer),
@@ -9,11 +13,13 @@ What is written to OUT (docs/predict.md):
   depth.npy       (with --depth of kind depth) float32 [K,H,W] layer depths in the
                   observation's units (metres for a metric depth divided by --depth-scale).
   depth_<k>.png   (with --depth of kind depth) uint16 millimetres, 0 = none (like the dataset).
-  amodal_<k>.png  the amodal masks used, front to back (0/255).
+  amodal_<k>.png  the amodal masks used, front to back (0/255): completed ones for visible masks.
+  visible_<k>.png (visible masks given) the visible masks in the same front-to-back order.
   layer_<k>.png   layer k colourised (turbo: red = near), one colour range for all layers.
   overview.png    the image with the K masks outlined, then the K layers side by side.
-  predict.json    what was run (image, masks, weights, variant, sizes, alignment) and the
-                  file list; written last, so its presence means the rest is complete.
+  predict.json    what was run (image, masks, mask kind, order and where it came from,
+                  weights, variant, sizes, alignment, observation and units) and the file
+                  list; written last, so its presence means the rest is complete.
 
 Layer alignment. The SSI loss trains each layer of the iterative variants on its own scale
 and shift, so their raw outputs do not share one. Where no object is removed between layer 1
@@ -37,6 +43,7 @@ import numpy as np
 
 from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_path, atomic_write_bytes, atomic_write_json
+from amodal_depth.masks import prepare_masks, read_mask, read_masks  # noqa: F401 - re-exported
 
 WEIGHTS_ENV = "AMODAL_DEPTH_WEIGHTS"
 """Environment variable naming the weights `predict` uses when --weights is not given."""
@@ -79,24 +86,6 @@ def read_image(path: str | Path) -> np.ndarray:
     """HxWx3 uint8 RGB from any image file OpenCV reads (alpha dropped, 16 bit scaled)."""
     img = _imread(path, cv2.IMREAD_COLOR, "image", " (PNG, JPEG, ...)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """HxW bool: pixels brighter than half the file's range (any channel; 0/255 PNGs as in
-    the dataset format). `size` = (width, height) the mask must have."""
-    m = _imread(path, cv2.IMREAD_UNCHANGED, "mask", "; masks are 0/255 PNGs")
-    if m.ndim == 3:
-        m = m[..., :3].max(axis=2) if m.shape[2] >= 3 else m[..., 0]
-    half = 0.5 if m.dtype.kind == "f" else np.iinfo(m.dtype).max / 2
-    mask = m > half
-    if size is not None and (mask.shape[1], mask.shape[0]) != size:
-        raise UserError(
-            f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
-            f"{size[0]}x{size[1]}; masks must have the image's size"
-        )
-    if not mask.any():
-        raise UserError(f"{path}: mask is empty (no pixel above {half:g}); masks are 0/255")
-    return mask
 
 
 # ------------------------------------------------------------------------------ alignment
@@ -274,7 +263,7 @@ def check_writable_dir(out: Path) -> None:
             return
 
 
-STALE_PATTERNS = ("layer_*.png", "depth_*.png", "amodal_*.png", "depth.npy")
+STALE_PATTERNS = ("layer_*.png", "depth_*.png", "amodal_*.png", "visible_*.png", "depth.npy")
 
 
 def _write_outputs(out: Path, image: np.ndarray, pred: Prediction, title: str) -> list[str]:
@@ -314,8 +303,13 @@ def predict_files(
     depth_path: str | Path | None = None,
     depth_scale: float | None = None,
     depth_kind: str = "depth",
+    masks_kind: str = "visible",
+    order: str | list[int] | None = None,
+    completion_weights: str | Path | None = None,
 ) -> Prediction:
-    """What `amodal-depth predict` does: read, check, predict, write OUT (module docstring)."""
+    """What `amodal-depth predict` does: read, check, complete the masks (visible ones),
+    predict, write OUT (module docstring). order: 1-based mask numbers nearest first."""
+    from amodal_depth.masks import MASK_KINDS, parse_order
     from amodal_depth.models.observation import DEPTH_KINDS, check_observation
     from amodal_depth.observations import read_depth
 
@@ -323,9 +317,10 @@ def predict_files(
     check_writable_dir(out)
     image = read_image(image_path)
     h, w = image.shape[:2]
-    if not mask_paths:
-        raise UserError("give the amodal mask of every object with --masks M1.png M2.png ...")
-    masks = np.stack([read_mask(p, (w, h)) for p in mask_paths])
+    if masks_kind not in MASK_KINDS:
+        raise UserError(f"--masks-kind must be one of {', '.join(MASK_KINDS)}")
+    user_masks = read_masks(list(mask_paths), (w, h))
+    order_idx = parse_order(order, len(user_masks))
     depth = None
     if depth_kind not in DEPTH_KINDS:
         raise UserError(f"--depth-kind must be one of {', '.join(DEPTH_KINDS)}")
@@ -337,23 +332,32 @@ def predict_files(
     wpath = Path(weights) if weights is not None else default_weights()
 
     from amodal_depth.models.checkpoints import load_model
-    from amodal_depth.train import resolve_device
+    from amodal_depth.models.device import resolve_device
 
     model = load_model(wpath, device=resolve_device(device))  # bad files: one-line UserError
     k_model = model.config.num_layers
-    if len(mask_paths) != k_model:
+    if len(user_masks) != k_model:
         raise UserError(
-            f"{wpath} predicts K = {k_model} layers, so it needs {k_model} masks "
-            f"(front to back); got {len(mask_paths)}"
+            f"{wpath} predicts K = {k_model} layers, so it needs {k_model} masks (one per "
+            f"object); got {len(user_masks)}"
         )
-    pred = predict(image, masks, model, align, input_size, depth, depth_kind)
+    prepared = prepare_masks(image, user_masks, masks_kind, order_idx, completion_weights)
+    pred = predict(image, prepared.amodal, model, align, input_size, depth, depth_kind)
     title = f"{Path(image_path).name}: {model.config.variant} ({wpath.name})"
     files = _write_outputs(out, image, pred, title)
+    if prepared.visible is not None:
+        for k in range(k_model):
+            _write_gray_png(
+                out / f"visible_{k + 1}.png", prepared.visible[k].astype(np.uint8) * 255
+            )
+            files.append(f"visible_{k + 1}.png")
     metric = depth is not None and depth_kind == "depth"
     pred.info.update(
         {
             "image": str(image_path),
             "masks": [str(p) for p in mask_paths],
+            **prepared.info,
+            "order": [i + 1 for i in prepared.order],
             "weights": str(wpath),
             "observed_depth_input": bool(model.config.observed_depth),
             "width": w,
