@@ -32,7 +32,8 @@ import torch
 from amodal_depth.config import preset
 from amodal_depth.evaluate import evaluate
 from amodal_depth.fileio import atomic_write_json
-from amodal_depth.train import load_run, train
+from amodal_depth.runs import load_run
+from amodal_depth.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANT = "ade_mha"

@@ -25,7 +25,7 @@ import numpy as np
 
 from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.fileio import atomic_write_json
-from amodal_depth.metrics import disparity_to_depth, valid_depth
+from amodal_depth.metrics import aligned_depth, valid_depth
 from amodal_depth.models.checkpoints import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def breakdown(weights: Path, data: Path, split: str, max_images: int | None) -> 
         gt = s.depth.astype(np.float64)
         valid = valid_depth(gt)
         for k in range(gt.shape[0]):
-            pred = disparity_to_depth(disp[k], gt[k], valid[k])
+            pred = aligned_depth(disp[k], gt[k], valid[k])
             err2 = (pred - gt[k]) ** 2
             hidden = s.amodal[k] & ~s.visible[k] if k > 0 else np.zeros_like(valid[k])
             region = "visible" if k == 0 else "other"

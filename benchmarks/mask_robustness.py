@@ -29,7 +29,7 @@ import numpy as np
 
 from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.fileio import atomic_write_json
-from amodal_depth.metrics import depth_metrics, disparity_to_depth, region_masks, valid_depth
+from amodal_depth.metrics import aligned_depth, depth_metrics, region_masks, valid_depth
 from amodal_depth.models.checkpoints import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def _hidden_rmse(disp: np.ndarray, s) -> float:
         reg = region_masks(gt[k], s.amodal[k], s.visible[k])["invisible"]
         if reg.sum() == 0:
             continue
-        pred = disparity_to_depth(disp[k], gt[k], valid[k])
+        pred = aligned_depth(disp[k], gt[k], valid[k])
         vals.append(depth_metrics(pred, gt[k], reg, align=False)["rmse"])
     return float(np.mean(vals)) if vals else float("nan")
 

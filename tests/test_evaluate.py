@@ -253,7 +253,7 @@ def test_model_with_another_k_is_refused(data: Path) -> None:
 def test_predicted_object_fill(data: Path) -> None:
     from amodal_depth.data.format import read_manifest, read_sample
     from amodal_depth.evaluate import _predict_model_batch
-    from amodal_depth.metrics import disparity_to_depth
+    from amodal_depth.metrics import aligned_depth
 
     model = _tiny_model().eval()
     m = read_manifest(data)
@@ -277,7 +277,7 @@ def test_predicted_object_fill(data: Path) -> None:
     s = samples[0]
     fill = predicted_object_fill(preds[0], s).astype(np.float64)
     gt = s.depth.astype(np.float64)
-    depth2 = disparity_to_depth(fill[1], gt[1], gt[1] > 0)
+    depth2 = aligned_depth(fill[1], gt[1], gt[1] > 0)
     hidden = s.amodal[1] & ~s.visible[1]
     assert np.ptp(depth2[hidden]) == 0.0  # one value, after the same alignment
     r1 = evaluate(PredictedObjectFill(model), data, max_images=1, progress=False)

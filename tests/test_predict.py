@@ -167,8 +167,8 @@ def test_bad_inputs_give_one_line(
     w = ["--weights", str(inputs["weights"]), "--out", str(out), "--masks-kind", "amodal"]
     err = _err(capsys, ["predict", image, "--masks", *masks[:2], *w])
     assert "K = 3" in err and "3 masks" in err
-    err = _err(capsys, ["predict", image, "--masks", *masks, "--weights",
-                        str(d / "k2.safetensors"), "--out", str(out), "--masks-kind", "amodal"])  # fmt: skip
+    err = _err(capsys, ["predict", image, "--masks", *masks, "--masks-kind", "amodal",
+                        "--weights", str(d / "k2.safetensors"), "--out", str(out)])  # fmt: skip
     assert "K = 2" in err
     cv2.imwrite(str(tmp_path / "small.png"), np.full((10, 10), 255, np.uint8))
     err = _err(capsys, ["predict", image, "--masks", masks[0], masks[1],

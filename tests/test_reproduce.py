@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from amodal_depth import reproduce as rp
@@ -43,6 +44,23 @@ class _Counter:
         return self.fn(*args, **kw)
 
 
+def _check_figure_arrays(out: Path) -> np.ndarray:
+    """The figure's arrays: the truth of the test images, and each seed-0 run's depth for
+    them (0 where the truth has none). Returns the ade run's depth."""
+    truth = np.load(out / "test_images.npz")
+    assert list(truth["ids"]) == ["000010", "000011"] and truth["rgb"].shape == (2, H, W, 3)
+    assert truth["amodal"].dtype == bool and truth["depth"].shape == (2, K, H, W)
+    assert sorted(p.name for p in (out / "runs").glob("*.npz")) == [
+        "ade-seed0.npz",
+        "ade_multibatch-seed0.npz",
+    ]
+    pred = np.load(out / "runs" / "ade-seed0.npz")
+    assert list(pred["ids"]) == list(truth["ids"]) and pred["depth"].dtype == np.float16
+    valid = truth["depth"] > 0
+    assert (pred["depth"][valid] > 0).all() and (pred["depth"][~valid] == 0).all()
+    return pred["depth"]
+
+
 def test_quick_plan_end_to_end_resume_and_export(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,16 +92,21 @@ def test_quick_plan_end_to_end_resume_and_export(
     assert "Runs finished: 2 of 2 planned — complete" in readme
     assert "--preset quick" in readme
     assert (out / "fig_predictions.png").stat().st_size > 0
+    assert "![per-layer predictions](fig_predictions.png)" in readme
+    pred = _check_figure_arrays(out)
     assert "one seed: cannot judge noise" in (out / "claims.md").read_text()
     record = json.loads((out / "reproduction.json").read_text())
     assert len(record["sessions"]) == 1 and record["sessions"][0]["ended"]
     assert set(record["runs"]) == {"ade-seed0", "ade_multibatch-seed0"}
 
-    # Second call: everything is done, nothing is trained or evaluated again.
+    # Second call: everything is done, nothing is trained or evaluated again; a run's lost
+    # predictions are computed again from its weights, equal to the first ones.
     train.calls.clear()
     evaluate.calls.clear()
+    (out / "runs" / "ade-seed0.npz").unlink()
     assert main(args) == 0
     assert train.calls == [] and evaluate.calls == []
+    assert np.array_equal(np.load(out / "runs" / "ade-seed0.npz")["depth"], pred)
     assert len(json.loads((out / "reproduction.json").read_text())["sessions"]) == 2
 
     # A lost run JSON: only that run is evaluated again (its training is finished).
@@ -127,16 +150,6 @@ def test_bad_options_are_one_line_errors(
     assert main([*base, "--work", str(tmp_path / "o")]) == 2
     assert main([*base[:-1], str(tmp_path / "missing")]) == 2
     assert "no such dataset" in capsys.readouterr().err
-
-
-def test_loss_curve_is_subsampled_and_keeps_the_last_point(tmp_path: Path) -> None:
-    log = tmp_path / "log.jsonl"
-    lines = [json.dumps({"step": s, "total": 1.0 / s}) for s in range(1, 351)]
-    lines.insert(5, json.dumps({"step": 5, "val_total": 0.3}))  # validation lines are skipped
-    log.write_text("\n".join(lines) + "\n{cut")
-    curve = rp.loss_curve(log)
-    assert len(curve) <= rp.LOSS_CURVE_POINTS
-    assert curve[0] == [1, 1.0] and curve[-1] == [350, 1.0 / 350]
 
 
 def test_plan_data_is_generated_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,8 @@ from amodal_depth import train as train_mod
 from amodal_depth.cli import main
 from amodal_depth.config import PRESETS, VARIANTS, TrainConfig, preset
 from amodal_depth.errors import UserError
-from amodal_depth.train import WarmupCosine, load_run, train
+from amodal_depth.runs import load_run
+from amodal_depth.train import WarmupCosine, train
 from conftest import write_flat_dataset  # tests/ is on sys.path under pytest
 
 W, H, K = 56, 42, 3

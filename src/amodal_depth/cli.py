@@ -22,6 +22,13 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _names(names: Sequence[str]) -> str:
+    """A registry's names as a metavar, {a,b,c}: --help lists them. Names are checked by the
+    function the command calls (a one-line UserError naming the choices, exit code 2), not
+    by argparse, so that the CLI and the Python API give the same error."""
+    return "{" + ",".join(names) + "}"
+
+
 # ---------------------------------------------------------------------------------- data
 def _data_generate(a: argparse.Namespace) -> int:
     from amodal_depth.data.generate import GeneratorConfig, generate_dataset
@@ -132,6 +139,8 @@ def _evaluate(a: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from amodal_depth.references import MODEL_REFERENCES, REFERENCE_REGISTRY
+
     p = sub.add_parser(
         "evaluate",
         help="score a model or a reference predictor on a dataset split (docs/metrics.md)",
@@ -148,9 +157,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--weights", help="model weights file (.safetensors)")
     src.add_argument(
         "--reference",
-        choices=["visible_only", "object_fill", "mean_depth", "predicted_object_fill"],
-        help="a reference predictor instead of a model; predicted_object_fill is made "
-        "from the model given by --weights or --run",
+        metavar=_names(REFERENCE_REGISTRY),
+        help="a reference predictor instead of a model: "
+        + "; ".join(f"{r.name}: {r.summary}" for r in REFERENCE_REGISTRY.values())
+        + f" ({' / '.join(MODEL_REFERENCES)}: from the model given by --weights or --run)",
     )
     p.add_argument("--data", required=True, help="dataset root (amodal-layers format)")
     p.add_argument("--split", default="test", help="split to evaluate (default test)")
@@ -212,22 +222,28 @@ def _train(a: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from amodal_depth.config import PRESETS, VARIANTS
+    from amodal_depth.config import PRESET_TABLE
+    from amodal_depth.models.device import DEVICE_CHOICES
+    from amodal_depth.models.variants import VARIANTS
+    from amodal_depth.runs import CONFIG_NAME, DONE_NAME, LOG_NAME, STATE_NAME, TB_DIR, WEIGHTS_NAME
 
+    presets = "; ".join(f"{s.name}: {s.summary}" for s in PRESET_TABLE.values())
+    files = ", ".join((CONFIG_NAME, WEIGHTS_NAME, STATE_NAME, LOG_NAME, f"{TB_DIR}/"))
     p = sub.add_parser(
         "train",
         help="train one ADE variant on an amodal-layers dataset",
-        description="Train a variant from a preset (quick: seconds, cpu: <= ~20 min on 2 "
-        "cores, cpu-long: the shipped model, ~1.3 h on 2 cores with augmentation, meant for "
-        "data generated with --style diverse; gpu: official sizes). Works under torchrun "
-        "--nproc_per_node N (DDP). Writes "
-        "RUN/config.json, model.safetensors, train_state.pt, log.jsonl, tb/ and done.json "
-        "(docs/training.md).",
+        description=f"Train a variant from a preset ({presets}). Works under torchrun "
+        f"--nproc_per_node N (DDP). Writes RUN/{files} and {DONE_NAME} (docs/training.md).",
     )
-    p.add_argument("--variant", required=True, choices=VARIANTS, help="model variant")
+    p.add_argument(
+        "--variant", required=True, metavar=_names(VARIANTS),
+        help="model variant: " + "; ".join(f"{v.name}: {v.summary}" for v in VARIANTS.values()),
+    )  # fmt: skip
     p.add_argument("--data", required=True, help="dataset root (amodal-layers format)")
     p.add_argument("--out", required=True, help="run directory to create (or to resume)")
-    p.add_argument("--preset", choices=PRESETS, default="cpu", help="size preset (default cpu)")
+    p.add_argument(
+        "--preset", metavar=_names(PRESET_TABLE), default="cpu", help="size preset (default cpu)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from RUN's last checkpoint")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (preset's default)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
@@ -255,7 +271,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "simulated sensor and monocular observations; docs/observed-depth.md)",
     )
     p.add_argument("--warmup-steps", type=int, default=None, help="lr warm-up (preset's)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="default cpu")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default cpu")
     p.set_defaults(func=_train)
 
 
@@ -286,23 +302,30 @@ def _reproduce(a: argparse.Namespace) -> int:
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     from amodal_depth.config import PLANS
+    from amodal_depth.models.variants import VARIANTS
 
+    n = len(VARIANTS)
     p = sub.add_parser(
         "reproduce",
-        help="the paper's Tables 1 and 2 on our data: data, 4 variants x seeds, report",
-        description="Generate (or reuse) the data, train and evaluate the four variants for "
+        help=f"the paper's Tables 1 and 2 on our data: data, {n} variants x seeds, report",
+        description=f"Generate (or reuse) the data, train and evaluate the {n} variants for "
         "every seed (seed-major), evaluate the references, and write the report (tables, "
         "figures, claims) to --out after every run. Resumable: rerun the same command to "
         "continue; finished runs are skipped (docs/reproduction.md).",
     )
-    p.add_argument("--preset", required=True, choices=PLANS, help="plan: quick, cpu or gpu")
+    p.add_argument(
+        "--preset", required=True, metavar=_names(PLANS), help="plan: a preset's reproduction"
+    )
     p.add_argument("--out", required=True, help="report directory (small files, committable)")
     p.add_argument(
         "--work", default=None, help="data, runs and weights (default runs/reproduce-PRESET)"
     )
     p.add_argument("--data", default=None, help="reuse this dataset instead of generating one")
     p.add_argument("--seeds", type=_int_list, default=None, help="e.g. 0,1,2 (plan's default)")
-    p.add_argument("--variants", default=None, help="comma-separated subset (default all four)")
+    p.add_argument(
+        "--variants", default=None, metavar="V,V,...",
+        help=f"comma-separated subset of {', '.join(VARIANTS)} (default all)",
+    )  # fmt: skip
     p.add_argument("--workers", type=int, default=2, help="data generation processes (2)")
     p.add_argument(
         "--export-weights",
@@ -345,6 +368,7 @@ def _input_size(text: str) -> int | tuple[int, int]:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from amodal_depth.models.device import DEVICE_CHOICES
     from amodal_depth.predict import WEIGHTS_ENV
 
     p = sub.add_parser(
@@ -415,7 +439,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         default="depth",
         help="--depth holds depth (default) or inverse depth (e.g. Depth Anything V2 output)",
     )
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="default cpu")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default cpu")
     p.set_defaults(func=_predict)
 
 

@@ -1,22 +1,24 @@
 """Typed configuration and the named presets, in one place.
 
 Every field has a docstring-like comment saying what it is and why its default is what it
-is. Presets are the only place where numbers for a kind of run are chosen: `quick` (tests and
-the quickstart: seconds), `cpu` (real runs on 2 CPU cores, at most ~20 minutes) and `gpu`
-(official ViT sizes). The resolved config is written into every run directory.
+is. `PRESET_TABLE` is the only place where numbers for a kind of run are chosen (`quick`:
+tests and the quickstart, seconds; `cpu`: real runs on 2 CPU cores; `cpu-long`: the shipped
+model; `gpu`: official ViT sizes); what follows from them (the inference size, the
+position-embedding grid, a reproduction plan's image size) is derived in `preset` and
+`reproduce_plan`, never copied. The resolved config is written into every run directory.
+The variant names live in their registry, `models.variants.VARIANTS`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-VARIANTS = ("ade", "ade_consistency", "ade_mha", "ade_multibatch")
-PRESETS = ("quick", "cpu", "cpu-long", "gpu")
-"""Training presets (`train --preset`)."""
-PLANS = ("quick", "cpu", "gpu")
-"""Reproduction plans (`reproduce --preset`): the paper's tables at one training preset."""
+from amodal_depth.errors import UserError
 
 
 @dataclass
@@ -24,7 +26,8 @@ class ModelConfig:
     """Architecture of one model. Everything needed to rebuild it from a weights file."""
 
     variant: str = "ade"
-    """One of VARIANTS: how the K layers of one image relate (docs/variants.md)."""
+    """A name of the variant registry (models/variants.py): how the K layers of one image
+    relate (docs/variants.md)."""
     encoder: str = "vitt"
     """Encoder size name: 'vitq' (tests), 'vitt' (our CPU size) or the official
     'vits', 'vitb', 'vitl', 'vitg'. Sets embed_dim/depth/num_heads when those are None."""
@@ -64,7 +67,7 @@ class ModelConfig:
     paper's RGB-only input. Weights without them load into a model with them."""
     infer_size: int = 518
     """Short side (pixels) predict_layers resizes an image to when no input_size is given;
-    set it to the training height (518 = Depth Anything V2's default)."""
+    the presets set it to their training height (518 = Depth Anything V2's default)."""
 
 
 @dataclass
@@ -120,6 +123,45 @@ class TrainConfig:
     be switched on (the new input starts at zero, so training starts from that model)."""
 
 
+# ------------------------------------------------------------------------------ presets
+@dataclass(frozen=True)
+class PlanSpec:
+    """The reproduction plan of a preset (`reproduce --preset`), beyond its training size."""
+
+    num_samples: int
+    """Samples generated (the generator splits them into train/val/test)."""
+    seeds: tuple[int, ...]
+    """Training seeds per variant; >= 3 wherever seed spread is to be judged."""
+    val_images: int | None = 64
+    """Val images scored per run, to pick the exported weights without looking at test."""
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """One named kind of run: the numbers chosen for it, and nothing that follows from
+    them (see `preset`)."""
+
+    name: str
+    summary: str
+    """One line for --help: what the preset is for and how long it takes."""
+    width: int
+    height: int
+    """Training input size (multiples of the patch size): images are resized to it, the
+    model predicts at its height by default, and a plan renders its data at it."""
+    encoder: str
+    conv_stem: bool
+    model: Mapping[str, Any] = field(default_factory=dict)
+    """Other ModelConfig fields the preset sets."""
+    train: Mapping[str, Any] = field(default_factory=dict)
+    """Other TrainConfig fields the preset sets (the rest keep their defaults)."""
+    plan: PlanSpec | None = None
+    """Its reproduction plan; None = `reproduce` does not offer it."""
+
+
+def _table(*specs: PresetSpec) -> Mapping[str, PresetSpec]:
+    return MappingProxyType({s.name: s for s in specs})
+
+
 # cpu-long: the shipped model, trained on the `diverse` scenes (docs/training.md). A DPT head of
 # width 32 instead of 64 trains 1.45x (ade_mha) to 1.9x (ade) more images per hour on 2 cores
 # and was as accurate at equal steps (the head, not the ViT, dominates the cost at 224x168;
@@ -128,48 +170,72 @@ CPU_LONG_FEATURES = 32
 CPU_LONG_OUT_CHANNELS = (48, 96, 192, 192)
 CPU_LONG_STEPS = 4500
 
+PRESET_TABLE: Mapping[str, PresetSpec] = _table(
+    PresetSpec(
+        "quick", "seconds: tests and the quickstart", 112, 84, "vitq", True,
+        train=dict(steps=30, batch_size=2, warmup_steps=5, checkpoint_every=10, log_every=5),
+        plan=PlanSpec(num_samples=48, seeds=(0,)),
+    ),
+    PresetSpec(
+        "cpu", "<= ~20 min on 2 cores", 224, 168, "vitt", True,
+        plan=PlanSpec(num_samples=2000, seeds=(0, 1, 2)),
+    ),
+    PresetSpec(
+        "cpu-long", "the shipped model, ~1.3 h on 2 cores with augmentation, meant for data "
+        "generated with --style diverse", 224, 168, "vitt", True,
+        model=dict(features=CPU_LONG_FEATURES, out_channels=list(CPU_LONG_OUT_CHANNELS)),
+        train=dict(steps=CPU_LONG_STEPS, warmup_steps=200, colour_jitter=0.5, crop_min=0.6,
+                   mask_perturb=0.3, checkpoint_every=250, log_every=25),
+    ),
+    PresetSpec(
+        "gpu", "official ViT-S size", 518, 392, "vits", False,
+        train=dict(steps=20000, batch_size=8, lr=5e-5, encoder_lr_scale=0.1, warmup_steps=500,
+                   num_workers=4),
+        plan=PlanSpec(num_samples=20000, seeds=(0, 1, 2), val_images=200),
+    ),
+)  # fmt: skip
+"""Every preset, by name: adding one is one entry here."""
 
-def _model_for(preset: str, variant: str) -> ModelConfig:
-    if preset == "quick":
-        return ModelConfig(
-            variant=variant, encoder="vitq", conv_stem=True, pos_grid=8, infer_size=84
-        )
-    if preset == "cpu":
-        return ModelConfig(
-            variant=variant, encoder="vitt", conv_stem=True, pos_grid=16, infer_size=168
-        )
-    if preset == "cpu-long":
-        return ModelConfig(
-            variant=variant, encoder="vitt", conv_stem=True, pos_grid=16, infer_size=168,
-            features=CPU_LONG_FEATURES, out_channels=list(CPU_LONG_OUT_CHANNELS),
-        )  # fmt: skip
-    if preset == "gpu":
-        return ModelConfig(variant=variant, encoder="vits", conv_stem=False, pos_grid=37)
-    raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+PRESETS = tuple(PRESET_TABLE)
+"""Training presets (`train --preset`)."""
+PLANS = tuple(name for name, spec in PRESET_TABLE.items() if spec.plan is not None)
+"""Reproduction plans (`reproduce --preset`): the paper's tables at one training preset."""
+
+
+def __getattr__(name: str) -> Any:
+    # config.VARIANTS reads the variant registry. Imported on first use: models/ imports
+    # this module, so a top-level import of models.variants here would be circular.
+    if name == "VARIANTS":
+        from amodal_depth.models.variants import VARIANTS
+
+        return tuple(VARIANTS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_preset(name: str) -> PresetSpec:
+    """The table entry of `name`; a UserError naming the choices when there is none."""
+    try:
+        return PRESET_TABLE[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 def preset(name: str, variant: str = "ade") -> TrainConfig:
-    """The named preset for one variant."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    model = _model_for(name, variant)
-    if name == "quick":
-        return TrainConfig(
-            preset=name, model=model, steps=30, batch_size=2, width=112, height=84,
-            warmup_steps=5, checkpoint_every=10, log_every=5,
-        )  # fmt: skip
-    if name == "cpu":
-        return TrainConfig(preset=name, model=model)
-    if name == "cpu-long":
-        return TrainConfig(
-            preset=name, model=model, steps=CPU_LONG_STEPS, warmup_steps=200,
-            colour_jitter=0.5, crop_min=0.6, mask_perturb=0.3,
-            checkpoint_every=250, log_every=25,
-        )  # fmt: skip
-    return TrainConfig(
-        preset=name, model=model, steps=20000, batch_size=8, width=518, height=392,
-        lr=5e-5, encoder_lr_scale=0.1, warmup_steps=500, num_workers=4,
+    """The named preset for one variant (UserError for an unknown preset or variant).
+
+    Derived, not chosen: the model's `infer_size` is the training height and its `pos_grid`
+    the training width in patches (width / patch_size)."""
+    from amodal_depth.models.variants import get_variant
+
+    spec = get_preset(name)
+    get_variant(variant)
+    model = ModelConfig(
+        variant=variant, encoder=spec.encoder, conv_stem=spec.conv_stem, infer_size=spec.height,
+        **copy.deepcopy(dict(spec.model)),
     )  # fmt: skip
+    model.pos_grid = spec.width // model.patch_size
+    train = copy.deepcopy(dict(spec.train))
+    return TrainConfig(preset=name, model=model, width=spec.width, height=spec.height, **train)
 
 
 @dataclass
@@ -182,7 +248,7 @@ class ReproducePlan:
     """Samples generated (the generator splits them into train/val/test)."""
     width: int
     height: int
-    """Rendered resolution; equal to the preset's training size, so nothing is resized."""
+    """Rendered resolution; the preset's training size, so nothing is resized."""
     seeds: tuple[int, ...]
     """Training seeds per variant; >= 3 wherever seed spread is to be judged."""
     data_seed: int = 0
@@ -195,19 +261,16 @@ class ReproducePlan:
 
 
 def reproduce_plan(name: str) -> ReproducePlan:
-    """The reproduction plan of a preset: quick (quickstart, tests: 1 seed, tiny), cpu (a
-    2-core machine: 12 runs of ~15 min; resumable over days), gpu (official ViT-S size)."""
-    if name not in PLANS:
-        raise ValueError(f"unknown plan {name!r}; choose one of {', '.join(PLANS)}")
-    if name == "quick":
-        return ReproducePlan(name, num_samples=48, width=112, height=84, seeds=(0,))
-    if name == "cpu":
-        return ReproducePlan(name, num_samples=2000, width=224, height=168, seeds=(0, 1, 2))
-    if name == "gpu":
-        return ReproducePlan(
-            name, num_samples=20000, width=518, height=392, seeds=(0, 1, 2), val_images=200
-        )
-    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    """The reproduction plan of a preset (`PlanSpec` in `PRESET_TABLE`), rendered at the
+    preset's training size; a UserError for a name without a plan."""
+    spec = PRESET_TABLE.get(name)
+    if spec is None or spec.plan is None:
+        raise UserError(f"unknown plan {name!r}; choose one of {', '.join(PLANS)}")
+    p = spec.plan
+    return ReproducePlan(
+        name, num_samples=p.num_samples, width=spec.width, height=spec.height,
+        seeds=p.seeds, val_images=p.val_images,
+    )  # fmt: skip
 
 
 FINETUNE_LR = 5e-5

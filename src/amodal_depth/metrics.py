@@ -29,6 +29,8 @@ OUTLINE_WINDOW = 5
 
 MIN_ALIGNED = 1e-6
 """Aligned predictions are clipped below at this value before ratios (docs/metrics.md)."""
+DEPTH_RANGE = (1e-3, 100.0)
+"""Metres a model's aligned depth is clipped to by `depth_from_disparity` (evaluation)."""
 
 _THRESHOLDS = {
     "delta1": 1.25,
@@ -139,28 +141,32 @@ def inverse_depth_fit(pred_disp: Any, gt_depth: Any, mask: Any = None) -> tuple[
 
 
 def depth_from_disparity(
-    pred_disp: Any, s: float, t: float, *, min_depth: float = 1e-3, max_depth: float = 100.0
+    disp: Any, scale: float, shift: float, *, clip: tuple[float, float] | None = DEPTH_RANGE
 ) -> np.ndarray:
-    """depth = 1 / max(s*disp + t, 1e-6), clipped to [min_depth, max_depth] metres so that an
-    aligned disparity near or below zero gives a far but finite depth (100 m is ten times the
-    deepest room the generator makes). Non-finite predictions stay NaN."""
-    with np.errstate(invalid="ignore"):
-        depth = 1.0 / np.maximum(s * _f64(pred_disp) + t, MIN_ALIGNED)
-        return np.clip(depth, min_depth, max_depth)
+    """Depth in metres from relative inverse depth and a known scale and shift: the one
+    disparity -> depth conversion, depth = 1 / (scale * disp + shift), float64.
+
+    Where scale * disp + shift <= 1e-6 there is no finite depth, and `clip` says what then:
+    - clip=(lo, hi) (default DEPTH_RANGE, the evaluation protocol): 1 / max(inverse, 1e-6)
+      clipped to [lo, hi] m, so such a pixel becomes a far but finite depth (100 m is ten
+      times the deepest room the generator makes);
+    - clip=None: inf there, every other pixel unclipped.
+    NaN in the disparity stays NaN either way. The (scale, shift) usually come from
+    `inverse_depth_fit`; `aligned_depth` does both."""
+    inv = scale * _f64(disp) + shift
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if clip is not None:
+            return np.clip(1.0 / np.maximum(inv, MIN_ALIGNED), clip[0], clip[1])
+        far = np.where(np.isnan(inv), np.nan, np.inf)
+        return np.where(inv > MIN_ALIGNED, 1.0 / np.maximum(inv, MIN_ALIGNED), far)
 
 
-def disparity_to_depth(
-    pred_disp: Any,
-    gt_depth: Any,
-    mask: Any = None,
-    *,
-    min_depth: float = 1e-3,
-    max_depth: float = 100.0,
-) -> np.ndarray:
-    """Metric depth from a model's relative inverse depth, for evaluation: the
-    `inverse_depth_fit` of the map on `mask`, applied by `depth_from_disparity`."""
-    s, t = inverse_depth_fit(pred_disp, gt_depth, mask)
-    return depth_from_disparity(pred_disp, s, t, min_depth=min_depth, max_depth=max_depth)
+def aligned_depth(disp: Any, gt_depth: Any, mask: Any = None) -> np.ndarray:
+    """Metric depth of a model's relative inverse depth as the evaluation scores it: the
+    `inverse_depth_fit` against the truth on `mask`, applied by `depth_from_disparity`
+    (clipped to DEPTH_RANGE)."""
+    s, t = inverse_depth_fit(disp, gt_depth, mask)
+    return depth_from_disparity(disp, s, t)
 
 
 # ------------------------------------------------------------------------------ consistency

@@ -20,11 +20,15 @@ Each takes one sample and returns [K, H, W] float32 depth in metres, scored as i
   valid pixels only), the same map for every image and layer.
 
 A sample is a `LayeredSample` (data.format) or a dataset item dict with `depth`, `visible`,
-`amodal` ([K,H,W] arrays or tensors).
+`amodal` ([K,H,W] arrays or tensors). `REFERENCE_REGISTRY` (at the end) names them: it is
+what `evaluate --reference` offers and what `reproduce` evaluates, so a new reference is one
+entry there plus its function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +41,8 @@ from amodal_depth.data.format import (
     read_png,
     split_ids,
 )
+from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_path
-
-REFERENCES = ("visible_only", "object_fill", "mean_depth", "predicted_object_fill")
-MODEL_REFERENCES = ("predicted_object_fill",)
-"""References built from a model's prediction: they need the model (--weights or --run)."""
 
 
 def _get(sample: Any, name: str) -> np.ndarray:
@@ -167,3 +168,73 @@ class MeanDepthMap:
     @classmethod
     def load(cls, path: str | Path) -> MeanDepthMap:
         return cls(np.load(Path(path)))
+
+
+# ------------------------------------------------------------------------------ registry
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """One reference predictor: its name, what it is, and how to make it."""
+
+    name: str
+    label: str
+    """Display name in reports and tables."""
+    summary: str
+    """What it predicts, in one line, for --help and the docs."""
+    build: Callable[[Any], Any]
+    """A data reference: build(root) -> (sample -> [K,H,W] depth in metres), `root` the
+    dataset a fitted reference is fitted on (its train split). A model reference
+    (`from_model`): build(model) -> the predictor `evaluate` scores."""
+    from_model: bool = False
+    """Made from a model's prediction: it needs the model (--weights or --run)."""
+    fitted: bool = False
+    """Fitted on a dataset's train split (`evaluate --fit-data`)."""
+    observes: bool = False
+    """Can read an observed depth in place of the true layer 1 (`evaluate --observed`)."""
+
+
+REFERENCE_REGISTRY: dict[str, ReferenceSpec] = {
+    r.name: r
+    for r in (  # in the order of the report's rows
+        ReferenceSpec("mean_depth", "mean-depth map",
+                      "one per-pixel mean depth map of the train split",
+                      lambda root: MeanDepthMap.fit(root, "train").predict, fitted=True),
+        ReferenceSpec("visible_only", "visible-only", "the true layer-1 depth for every layer",
+                      lambda root: visible_only, observes=True),
+        ReferenceSpec("object_fill", "object fill", "layer 1 with o_k's hidden part set to "
+                      "the median depth of its visible part", lambda root: object_fill,
+                      observes=True),
+        ReferenceSpec("predicted_object_fill", "predicted object fill", "object_fill made "
+                      "from a model's own layer-1 prediction", PredictedObjectFill,
+                      from_model=True),
+    )
+}  # fmt: skip
+"""Every reference predictor, by name: adding one is one entry here."""
+
+REFERENCES = tuple(REFERENCE_REGISTRY)
+MODEL_REFERENCES = tuple(n for n, r in REFERENCE_REGISTRY.items() if r.from_model)
+"""References built from a model's prediction: they need the model (--weights or --run)."""
+DATA_REFERENCES = tuple(n for n, r in REFERENCE_REGISTRY.items() if not r.from_model)
+"""References made from the data alone (evaluated once per dataset by `reproduce`)."""
+
+
+def get_reference(name: str) -> ReferenceSpec:
+    """The registry entry of `name`; a UserError naming the choices when there is none."""
+    try:
+        return REFERENCE_REGISTRY[name]
+    except KeyError:
+        raise UserError(
+            f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}"
+        ) from None
+
+
+def make_reference(name: str, root: str | Path) -> Callable[[Any], Any]:
+    """The depth function (sample -> [K,H,W] metres) of the data reference `name`, fitted
+    on ROOT's train split when it is fitted; a model reference is a UserError (it needs
+    the model: `PredictedObjectFill(model)`)."""
+    spec = get_reference(name)
+    if spec.from_model:
+        raise UserError(
+            f"reference {name!r} is made from a model's prediction: give the model "
+            "(--weights FILE or --run RUN; in Python, evaluate(PredictedObjectFill(model), ...))"
+        )
+    return spec.build(Path(root))

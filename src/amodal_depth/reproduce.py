@@ -10,7 +10,9 @@ Two directories:
   the training runs (weights, optimiser state, TensorBoard logs) and per-image CSVs;
 - the report directory (`--out`, committable, small files only): `runs/<variant>-seed<S>.json`
   per finished run, `references/<name>.json`, `reproduction.json` (command, commit, wall
-  times of every session) and the tables, figures and claims of `report.py`.
+  times of every session), the arrays of the prediction figure (`test_images.npz`, and
+  `runs/<variant>-seed<S>.npz` for the first seed: computed here when a run finishes, since
+  the report only reads and draws) and the tables, figures and claims of `report/`.
 
 Resume: a run whose JSON is in the report directory is skipped; a run directory without
 `done.json` is resumed (`train(..., resume=True)`); a trained run whose JSON is missing is
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import platform
 import shlex
@@ -33,23 +34,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from amodal_depth import report
-from amodal_depth.config import (
-    PLANS,
-    VARIANTS,
-    ReproducePlan,
-    preset,
-    reproduce_plan,
-)
-from amodal_depth.data.format import read_manifest
+from amodal_depth.config import ReproducePlan, preset, reproduce_plan
+from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.errors import UserError
 from amodal_depth.fileio import atomic_path, atomic_write_json
+from amodal_depth.models.variants import VARIANTS, get_variant
 from amodal_depth.provenance import git_commit
+from amodal_depth.references import DATA_REFERENCES as REFERENCES
+from amodal_depth.runs import CONFIG_NAME, WEIGHTS_NAME, load_run, loss_curve, read_done
 
-REFERENCES = ("mean_depth", "visible_only", "object_fill")
-LOSS_CURVE_POINTS = 100
 WEIGHTS_LIMIT_MB = 15.0
 SELECTION = "lowest mean invisible-region RMSE on the val split (test is never used to choose)"
+FIGURE_IMAGES = 3
+"""Test images in the report's prediction figure."""
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -59,28 +59,6 @@ def _now() -> str:
 
 def run_name(variant: str, seed: int) -> str:
     return f"{variant}-seed{seed}"
-
-
-def loss_curve(log_path: Path, points: int = LOSS_CURVE_POINTS) -> list[list[float]]:
-    """[[step, total loss], ...] from a run's log.jsonl, subsampled to <= `points` (the last
-    record always kept) so the run JSON stays small."""
-    if not log_path.is_file():
-        return []
-    recs = []
-    for line in log_path.read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill
-            continue
-        if "total" in r and "step" in r and r["total"] is not None:
-            recs.append([int(r["step"]), float(r["total"])])
-    if len(recs) <= points:
-        return recs
-    stride = math.ceil(len(recs) / points)
-    keep = recs[::stride]
-    if keep[-1] != recs[-1]:
-        keep[-1] = recs[-1]
-    return keep
 
 
 def _strip(result: dict[str, Any]) -> dict[str, Any]:
@@ -121,14 +99,11 @@ def canonical_command(
 def plan_for(
     preset_name: str, seeds: Sequence[int] | None, variants: Sequence[str] | None
 ) -> tuple[ReproducePlan, list[int], list[str]]:
-    if preset_name not in PLANS:
-        raise UserError(f"unknown preset {preset_name!r}; choose one of {', '.join(PLANS)}")
-    plan = reproduce_plan(preset_name)
+    plan = reproduce_plan(preset_name)  # UserError for a name without a plan
     seed_list = list(plan.seeds if seeds is None else seeds)
     variant_list = list(VARIANTS if variants is None else variants)
-    bad = [v for v in variant_list if v not in VARIANTS]
-    if bad:
-        raise UserError(f"unknown variant {bad[0]!r}; choose from {', '.join(VARIANTS)}")
+    for v in variant_list:
+        get_variant(v)  # UserError naming the choices
     if not seed_list or not variant_list:
         raise UserError("give at least one seed and one variant")
     if len(set(seed_list)) != len(seed_list) or any(s < 0 for s in seed_list):
@@ -174,16 +149,74 @@ def ensure_references(plan: ReproducePlan, data: Path, out: Path, work: Path) ->
         if path.is_file():
             continue
         t0 = time.perf_counter()
-        r = evaluate(
-            name,
-            data,
-            "test",
-            out_csv=work / "eval" / f"ref-{name}-test.csv",
-            max_images=plan.eval_images,
-        )
-        r = _strip(r)
+        csv_path = work / "eval" / f"ref-{name}-test.csv"
+        r = _strip(evaluate(name, data, "test", out_csv=csv_path, max_images=plan.eval_images))
         r["eval_wall_time_s"] = time.perf_counter() - t0
         atomic_write_json(path, r)
+
+
+# ------------------------------------------------------------------------------ figure arrays
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def save_test_images(data: Path, out: Path, num: int = FIGURE_IMAGES) -> list[str]:
+    """OUT/test_images.npz: the first `num` test images with their amodal masks and true
+    depth (the truth of the report's prediction figure); rewritten only when the dataset's
+    first test ids changed. Returns those ids."""
+    manifest = read_manifest(data)
+    ids = split_ids(manifest, "test", data)[:num]
+    path = out / report.TEST_IMAGES_NAME
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            if [str(i) for i in z["ids"]] == ids:
+                return ids
+    samples = [read_sample(data, i, manifest) for i in ids]
+    _save_npz(
+        path,
+        ids=np.array(ids),
+        rgb=np.stack([s.rgb for s in samples]),
+        amodal=np.stack([s.amodal.astype(bool) for s in samples]),
+        depth=np.stack([s.depth for s in samples]).astype(np.float16),
+    )
+    return ids
+
+
+def save_predictions(model: Any, data: Path, out: Path, variant: str, seed: int) -> Path:
+    """OUT/runs/<variant>-seed<S>.npz: the run's per-layer depth for the figure's test
+    images, each layer aligned to the truth like the evaluation (0 where the truth has no
+    surface), as float16."""
+    from amodal_depth.metrics import aligned_depth, valid_depth
+
+    ids = save_test_images(data, out)
+    manifest = read_manifest(data)
+    preds = []
+    for i in ids:
+        s = read_sample(data, i, manifest)
+        disp = np.asarray(model.predict_layers(s.rgb, s.amodal.astype(bool)), np.float64)
+        valid = valid_depth(s.depth)
+        depth = [aligned_depth(disp[j], s.depth[j], valid[j]) for j in range(len(disp))]
+        preds.append(np.where(valid, np.stack(depth), 0.0))
+    path = out / "runs" / report.predictions_name(variant, seed)
+    _save_npz(path, ids=np.array(ids), depth=np.stack(preds).astype(np.float16))
+    return path
+
+
+def ensure_predictions(
+    out: Path, work: Path, data: Path, variants: Sequence[str], seed: int
+) -> None:
+    """Predictions of finished `seed` runs that lack them (runs finished before the arrays
+    were saved, or whose .npz was deleted), from their weights in the work directory."""
+    for v in variants:
+        name = run_name(v, seed)
+        weights = work / "runs" / name / WEIGHTS_NAME
+        have = (out / "runs" / report.predictions_name(v, seed)).is_file()
+        if have or not (out / "runs" / f"{name}.json").is_file() or not weights.is_file():
+            continue
+        model = load_run(work / "runs" / name)
+        model.eval()
+        save_predictions(model, data, out, v, seed)
 
 
 def train_and_evaluate(
@@ -194,32 +227,28 @@ def train_and_evaluate(
     work: Path,
     out: Path,
     commit: str | None = None,
+    figure: bool = False,
 ) -> dict[str, Any]:
     """One run: train (or resume, or reuse when done.json exists), evaluate on test and val,
     write OUT/runs/<variant>-seed<S>.json and return it. `commit` is the code the calling
-    process loaded (git_commit() at its start), recorded with the result."""
+    process loaded (git_commit() at its start), recorded with the result. `figure`: also
+    save the run's predictions for the report's figure (`save_predictions`)."""
     from amodal_depth.evaluate import evaluate
-    from amodal_depth.train import DONE_NAME, LOG_NAME, load_run, train
+    from amodal_depth.train import train
 
     name = run_name(variant, seed)
     run_dir = work / "runs" / name
     cfg = dataclasses.replace(preset(plan.preset, variant), seed=seed, **plan.train_overrides)
     t0 = time.perf_counter()
-    if not (run_dir / DONE_NAME).is_file():
+    if read_done(run_dir) is None:
         train(cfg, data, run_dir, resume=True)
     t_train = time.perf_counter() - t0
-    done = json.loads((run_dir / DONE_NAME).read_text())
+    done = read_done(run_dir) or {}
 
     model = load_run(run_dir)
     t1 = time.perf_counter()
-    test = evaluate(
-        model,
-        data,
-        "test",
-        out_csv=work / "eval" / f"{name}-test.csv",
-        max_images=plan.eval_images,
-        name=name,
-    )
+    csv_path = work / "eval" / f"{name}-test.csv"
+    test = evaluate(model, data, "test", out_csv=csv_path, max_images=plan.eval_images, name=name)
     try:
         val: dict[str, Any] | None = evaluate(
             model, data, "val", max_images=plan.val_images, name=name, progress=False
@@ -227,6 +256,8 @@ def train_and_evaluate(
     except UserError:  # a dataset without a val split: weights are then picked on test
         val = None
     t_eval = time.perf_counter() - t1
+    if figure:
+        save_predictions(model, data, out, variant, seed)
     result = {
         "variant": variant,
         "seed": seed,
@@ -238,7 +269,7 @@ def train_and_evaluate(
             "wall_time_s": done.get("wall_time_s"),
             "final_loss": done.get("final_loss"),
             "images_per_s": done.get("images_per_s"),
-            "loss_curve": loss_curve(run_dir / LOG_NAME),
+            "loss_curve": loss_curve(run_dir),
             "this_session_s": t_train,
         },
         "eval_wall_time_s": t_eval,
@@ -259,10 +290,9 @@ def export_weights(
     import torch
 
     from amodal_depth.models.checkpoints import save_model
-    from amodal_depth.train import CONFIG_NAME, load_run
 
     dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / "model.safetensors"
+    weights = dest / WEIGHTS_NAME
     meta = {"run": run_dir.name, **(meta or {})}
     save_model(load_run(run_dir), weights, dtype=torch.float16, extra_metadata=meta)
     with atomic_path(dest / "config.json") as tmp:
@@ -286,7 +316,7 @@ def export_best_weights(out: Path, work: Path, dest: Path, variant: str = "ade_m
         split = "val" if r.get("val") else "test"
         rmse = (r[split] or {}).get("depth", {}).get("invisible", {}).get("rmse")
         run_dir = work / "runs" / run_name(variant, r["seed"])
-        if rmse is not None and (run_dir / "model.safetensors").is_file():
+        if rmse is not None and (run_dir / WEIGHTS_NAME).is_file():
             cands.append((float(rmse), r["seed"], split, r, run_dir))
     if not cands:
         raise UserError(
@@ -363,70 +393,74 @@ def reproduce(
     cmd = command or canonical_command(
         preset_name, out, work, data, seeds, variants, workers, export_weights
     )
+    machine = f"{platform.machine()}, {os.cpu_count() or 1} CPU cores, "
+    machine += f"python {platform.python_version()}"
+    plan_info = {"preset": preset_name, "plan": dataclasses.asdict(plan), "seeds": seed_list}
     rec = _Record(
         out,
-        {
-            "preset": preset_name,
-            "plan": dataclasses.asdict(plan),
-            "seeds": seed_list,
-            "variants": variant_list,
-            "last": {
-                "command": cmd,
-                "commit": commit,
-                "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, "
-                f"python {platform.python_version()}",
-            },
-        },
-    )
+        {**plan_info, "variants": variant_list,
+         "last": {"command": cmd, "commit": commit, "machine": machine}},
+    )  # fmt: skip
     try:
         data_root = ensure_data(plan, work, Path(data) if data else None, workers)
-        m = read_manifest(data_root)
-        rec.data["data_description"] = (
-            f"{data_root.name}: {sum(len(v) for v in m['splits'].values())} samples at "
-            f"{m['width']}x{m['height']}, K = {m['num_layers']}, splits "
-            + ", ".join(f"{k} {len(v)}" for k, v in m["splits"].items())
-        )
+        rec.data["data_description"] = _describe(data_root)
         rec.save()
         ensure_references(plan, data_root, out, work)
-        run_dirs = {v: work / "runs" / run_name(v, seed_list[0]) for v in variant_list}
-        # Tables, claims and bar charts after every run; the prediction figure (which loads
-        # every variant's weights) once at the end of the session.
-        rebuild = lambda: report.build_report(out, info=rec.report_info())  # noqa: E731
+        save_test_images(data_root, out)
         todo = [(s, v) for s in seed_list for v in variant_list]  # seed-major
-        total = len(todo)
-        for i, (seed, variant) in enumerate(todo, 1):
-            name = run_name(variant, seed)
-            if (out / "runs" / f"{name}.json").is_file():
-                continue
-            print(f"reproduce: [{i}/{total}] {name}")
-            r = train_and_evaluate(plan, variant, seed, data_root, work, out, commit)
-            rec.data.setdefault("runs", {})[name] = {
-                "train_wall_time_s": r["train"]["wall_time_s"],
-                "eval_wall_time_s": r["eval_wall_time_s"],
-            }
-            rec.save()
-            readme = rebuild()
-            inv = r["test"]["depth"]["invisible"]
-            done = sum((out / "runs" / f"{run_name(v, s)}.json").is_file() for s, v in todo)
-            print(
-                f"reproduce: [{i}/{total}] {name} done: invisible RMSE {_f(inv['rmse'])} m, "
-                f"AbsRel {_f(inv['abs_rel'])}; {done} of {total} runs finished; report {readme}"
-            )
+        _run_all(plan, todo, data_root, work, out, commit, rec)
+        ensure_predictions(out, work, data_root, variant_list, seed_list[0])
         if export_weights is not None and "ade_multibatch" in variant_list:
             w = export_best_weights(out, work, Path(export_weights))
             print(f"reproduce: best ade_multibatch weights -> {w}")
     finally:
         rec.save(ended=True)
-    readme = report.build_report(
-        out, run_dirs=run_dirs, data_root=data_root, info=rec.report_info()
-    )
+    readme = report.build_report(out, info=rec.report_info())
     print(f"reproduce: report {readme} (wall time this session {rec.session['wall_time_s']:.0f} s)")
     return readme
 
 
+def _describe(data_root: Path) -> str:
+    m = read_manifest(data_root)
+    return (
+        f"{data_root.name}: {sum(len(v) for v in m['splits'].values())} samples at "
+        f"{m['width']}x{m['height']}, K = {m['num_layers']}, splits "
+        + ", ".join(f"{k} {len(v)}" for k, v in m["splits"].items())
+    )
+
+
+def _run_all(
+    plan: ReproducePlan,
+    todo: list[tuple[int, str]],
+    data: Path,
+    work: Path,
+    out: Path,
+    commit: str | None,
+    rec: _Record,
+) -> None:
+    """Train and evaluate every (seed, variant) of `todo` without a run JSON, rebuilding the
+    whole report after each; the first seed's runs also save the figure's predictions."""
+    total = len(todo)
+    for i, (seed, variant) in enumerate(todo, 1):
+        name = run_name(variant, seed)
+        if (out / "runs" / f"{name}.json").is_file():
+            continue
+        print(f"reproduce: [{i}/{total}] {name}")
+        figure = seed == todo[0][0]
+        r = train_and_evaluate(plan, variant, seed, data, work, out, commit, figure=figure)
+        rec.data.setdefault("runs", {})[name] = {
+            "train_wall_time_s": r["train"]["wall_time_s"],
+            "eval_wall_time_s": r["eval_wall_time_s"],
+        }
+        rec.save()
+        readme = report.build_report(out, info=rec.report_info())
+        inv = r["test"]["depth"]["invisible"]
+        done = sum((out / "runs" / f"{run_name(v, s)}.json").is_file() for s, v in todo)
+        print(
+            f"reproduce: [{i}/{total}] {name} done: invisible RMSE {_f(inv['rmse'])} m, "
+            f"AbsRel {_f(inv['abs_rel'])}; {done} of {total} runs finished; report {readme}"
+        )
+
+
 def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
-
-
-def _cpu_count() -> int:
-    return os.cpu_count() or 1

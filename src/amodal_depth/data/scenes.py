@@ -23,11 +23,11 @@ hidden_max] and o_{k-1} itself hides at least `min_direct` of o_k.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from amodal_depth.data.format import Camera
+from amodal_depth.data.generator_config import GeneratorConfig
 from amodal_depth.data.layout import (
     ROOM_FACES,
     Layout,
@@ -49,10 +49,6 @@ from amodal_depth.data.scenes_styled import (
 )
 from amodal_depth.data.styles import Style
 from amodal_depth.errors import UserError
-
-if TYPE_CHECKING:
-    from amodal_depth.data.generate import GeneratorConfig
-
 
 # --------------------------------------------------------------------------- room
 _FLOOR_WOOD = np.array([[0.62, 0.45, 0.3], [0.75, 0.6, 0.42], [0.45, 0.32, 0.22]])

@@ -30,7 +30,7 @@ from amodal_depth.data.shapes import random_look
 from amodal_depth.data.styles import Style, draw, signed
 
 if TYPE_CHECKING:
-    from amodal_depth.data.generate import GeneratorConfig
+    from amodal_depth.data.generator_config import GeneratorConfig
 
 
 def sample_camera(rng: np.random.Generator, cfg: GeneratorConfig, style: Style) -> Camera:

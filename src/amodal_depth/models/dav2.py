@@ -187,13 +187,16 @@ def load_depth_anything_v2(
 
 
 def init_from_depth_anything_v2(
-    model: AmodalDepthModel, path: str | os.PathLike | dict
+    model: AmodalDepthModel, path: str | os.PathLike | dict, *, source: str | None = None
 ) -> dict[str, Any]:
     """Copy an official checkpoint into an existing guided model (train --init PATH).
 
     Needs conv_stem=False and the checkpoint's sizes; the guidance embedding and the
     variant's modules keep their (zero-output) initialisation, so the model starts as the
-    official function. Returns {"source", "loaded", "kept_init": [...], "ignored": [...]}."""
+    official function. `path` may be the state dict already read (`read_official_state_dict`),
+    then `source` names its file in messages. Returns {"source", "loaded", "kept_init": [...],
+    "ignored": [...]}."""
+    where = source or (str(path) if not isinstance(path, dict) else "the state dict")
     c = model.config
     if c.conv_stem:
         raise UserError(
@@ -211,6 +214,6 @@ def init_from_depth_anything_v2(
     ]
     if diffs:
         raise UserError(
-            f"checkpoint {path} does not fit the model (encoder {c.encoder}): " + "; ".join(diffs)
+            f"checkpoint {where} does not fit the model (encoder {c.encoder}): " + "; ".join(diffs)
         )
-    return _copy_into(model, sd, str(path) if not isinstance(path, dict) else "the state dict")
+    return _copy_into(model, sd, where)

@@ -1,8 +1,9 @@
-"""Image normalisation, the resize rule of predict_layers, and disparity -> depth.
+"""Image normalisation and the resize rule of predict_layers.
 
 The model outputs relative inverse depth ("disparity", >= 0, larger = nearer), like Depth
 Anything V2: it is defined only up to an unknown scale and shift. Metric depth needs those two
-numbers, e.g. fitted on known points: depth = 1 / (scale * disp + shift).
+numbers, e.g. fitted on known points: depth = 1 / (scale * disp + shift), which
+`metrics.depth_from_disparity` computes (and `metrics.inverse_depth_fit` fits).
 """
 
 from __future__ import annotations
@@ -24,17 +25,6 @@ def normalize_image(rgb01: Tensor) -> Tensor:
     mean = torch.tensor(IMAGENET_MEAN, dtype=rgb01.dtype, device=rgb01.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=rgb01.dtype, device=rgb01.device).view(1, 3, 1, 1)
     return (rgb01 - mean) / std
-
-
-def disparity_to_depth(disp, scale: float, shift: float, eps: float = 1e-6):
-    """depth = 1 / (scale * disp + shift); pixels where scale*disp + shift <= eps get inf
-    (no finite depth). Works on numpy arrays and tensors."""
-    inv = scale * disp + shift
-    if isinstance(inv, Tensor):
-        return torch.where(inv > eps, 1.0 / inv.clamp_min(eps), torch.full_like(inv, float("inf")))
-    inv = np.asarray(inv, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(inv > eps, 1.0 / np.maximum(inv, eps), np.inf)
 
 
 def network_size(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from amodal_depth.config import ModelConfig
 from amodal_depth.errors import UserError
-from amodal_depth.models.variants import VARIANTS
+from amodal_depth.models.variants import get_variant
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ def default_layers(depth: int) -> list[int]:
 
 def resolve_config(cfg: ModelConfig) -> ModelConfig:
     """A copy of `cfg` with every None filled in and every field checked (UserError if bad)."""
-    if cfg.variant not in VARIANTS:
-        raise UserError(f"unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)}")
+    get_variant(cfg.variant)
     size = ENCODER_SIZES.get(cfg.encoder)
     if size is None and None in (cfg.embed_dim, cfg.depth, cfg.num_heads):
         raise UserError(
@@ -109,6 +108,6 @@ def _check(c: ModelConfig) -> None:
         bad(f"patch_size {c.patch_size} must be >= 2 (and even with conv_stem)")
     if c.pos_grid < 1 or c.guidance_channels < 1 or c.num_layers < 1:
         bad("pos_grid, guidance_channels and num_layers must be >= 1")
-    v = VARIANTS[c.variant]
+    v = get_variant(c.variant)
     if (v.layer_mha or v.cross_layer) and (c.mha_heads < 1 or c.features % c.mha_heads):
         bad(f"features {c.features} must be a multiple of mha_heads {c.mha_heads}")

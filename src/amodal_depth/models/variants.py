@@ -1,12 +1,15 @@
 """How the four model variants of the paper differ, as data rather than copied code.
 
 The network code (encoder, guidance, DPT head) is shared; a variant only switches modules
-and loss terms on or off. docs/variants.md walks through each with shapes.
+and loss terms on or off. docs/variants.md walks through each with shapes. `VARIANTS` is the
+one registry of variant names: the CLI, the presets, reproduction and the reports read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from amodal_depth.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -22,21 +25,37 @@ class VariantSpec:
     """Training adds the cross-layer consistency term on static pixels."""
     group_alignment: bool
     """The loss aligns the K predictions of one image with one shared scale and shift."""
+    label: str
+    """Display name in reports, tables and figures (the paper's name of the model)."""
+    summary: str
+    """What the variant does, in one line, for docs and --help."""
 
 
 VARIANTS: dict[str, VariantSpec] = {
     v.name: v
     for v in (
-        VariantSpec("ade", True, False, False, False, False),
-        VariantSpec("ade_consistency", True, False, False, True, False),
-        VariantSpec("ade_mha", True, True, False, False, False),
-        VariantSpec("ade_multibatch", False, False, True, False, True),
+        VariantSpec("ade", True, False, False, False, False, label="ADE",
+                    summary="one pass per layer from the image and that layer's masks; "
+                    "nothing is shared between layers"),
+        VariantSpec("ade_consistency", True, False, False, True, False,
+                    label="ADE + Consistency Loss",
+                    summary="ADE trained with a consistency term between consecutive layers "
+                    "on static pixels"),
+        VariantSpec("ade_mha", True, True, False, False, False, label="ADE + MHA",
+                    summary="ADE with a multi-head self-attention module at the decoder's "
+                    "coarsest level"),
+        VariantSpec("ade_multibatch", False, False, True, False, True,
+                    label="ADE + Multi-Batch",
+                    summary="the K layers decoded together (attention across layers at every "
+                    "decoder level), one scale and shift per image in the loss"),
     )
-}
+}  # fmt: skip
 
 
 def get_variant(name: str) -> VariantSpec:
+    """The registry entry of `name`: the one check of a variant name, wherever it enters
+    (CLI, presets, configs, weights files); a UserError naming the choices otherwise."""
     try:
         return VARIANTS[name]
     except KeyError:
-        raise ValueError(f"unknown variant {name!r}; choose one of {', '.join(VARIANTS)}") from None
+        raise UserError(f"unknown variant {name!r}; choose one of {', '.join(VARIANTS)}") from None
