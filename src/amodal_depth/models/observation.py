@@ -25,10 +25,18 @@ observation then gives depth = 1 / (s_k d_k + t_k) in its units; inverse depths 
 `INVERSE_DEPTH_FLOOR` x the observation's 1st percentile are clipped there (depth is never
 infinite: at most 1 / 0.25 = 4x the far end of what was observed). A disparity observation
 gives s_k d_k + t_k, the same kind and units.
+
+Object anchoring (depth observations): the hidden part of o_k in layer k continues o_k's
+visible part, which the observation measures. After the per-layer fit, each hidden part is
+scaled by the median observed / predicted depth ratio over o_k's visible pixels within
+ANCHOR_BAND_PX of it (o_k's visible part = amodal_k outside the amodal masks of o_1..o_{k-1}).
+Chosen on the val split (benchmarks/observed_anchor.py): it cuts the hidden-part RMSE of the
+RGB-only shipped weights given the true depth from 0.54 m to 0.32 m.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -46,6 +54,9 @@ CLIP = 8.0
 """Normalised observation values are clipped to [-CLIP, CLIP]."""
 INVERSE_DEPTH_FLOOR = 0.25
 """Fitted inverse depth is clipped below at this share of the observation's 1st percentile."""
+ANCHOR_BAND_PX = 4
+"""Visible pixels within this distance of an object's hidden part anchor its depth."""
+ANCHOR_MIN_PIXELS = 16
 
 
 def check_observation(depth: np.ndarray, height: int, width: int, kind: str) -> np.ndarray:
@@ -133,11 +144,40 @@ def _fit(d: np.ndarray, o: np.ndarray) -> tuple[float, float]:
     return float(s), float(t)
 
 
+def _anchor_hidden(
+    layer: np.ndarray, inverse: np.ndarray, valid: np.ndarray, seen: np.ndarray, hidden: np.ndarray
+) -> None:
+    """Anchor o_k's hidden part to the observed depth of its visible part, in place.
+
+    The per-layer fit leaves each object's depth off by whatever the model got wrong about
+    that object; the observation measures the object's visible part, and the hidden part
+    continues it across the occlusion boundary. So the hidden part is scaled by the median
+    ratio observed / predicted depth over the visible pixels within ANCHOR_BAND_PX of it (all
+    visible pixels when that band is too small). `layer` holds inverse depth here."""
+    if not hidden.any():
+        return
+    size = 2 * ANCHOR_BAND_PX + 1
+    band = cv2.dilate(hidden.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
+    sel = band & seen & valid & (layer > 0)
+    if sel.sum() < ANCHOR_MIN_PIXELS:
+        sel = seen & valid & (layer > 0)
+    if sel.sum() < ANCHOR_MIN_PIXELS:
+        return
+    ratio = float(np.median(layer[sel] / inverse[sel]))  # = observed depth / predicted depth
+    layer[hidden] = layer[hidden] / ratio
+
+
 def fit_to_observation(
-    disp: np.ndarray, inverse: np.ndarray, valid: np.ndarray, amodal: np.ndarray, kind: str
+    disp: np.ndarray,
+    inverse: np.ndarray,
+    valid: np.ndarray,
+    amodal: np.ndarray,
+    kind: str,
+    anchor: bool = True,
 ) -> tuple[np.ndarray, list[list[float]]]:
     """Relative inverse depth [K,H,W] -> layers in the observation's kind and units, and the
-    (s_k, t_k) applied (module docstring). amodal [K,H,W] bool, front to back."""
+    (s_k, t_k) applied (module docstring). amodal [K,H,W] bool, front to back. anchor: scale
+    each hidden part to its object's observed visible depth (`_anchor_hidden`; depth kind)."""
     k_layers = disp.shape[0]
     removed = np.zeros(valid.shape, bool)
     all_fit = _fit(disp[0][valid].astype(np.float64), inverse[valid].astype(np.float64))
@@ -152,7 +192,10 @@ def fit_to_observation(
         fits.append([s, t])
         inv = s * disp[k].astype(np.float64) + t
         if kind == "depth":
-            out[k] = 1.0 / np.maximum(inv, max(floor, 1e-12))
+            inv = np.maximum(inv, max(floor, 1e-12))
+            if anchor and k > 0:
+                _anchor_hidden(inv, inverse, valid, amodal[k] & ~removed, amodal[k] & removed)
+            out[k] = 1.0 / inv
         else:
             out[k] = inv
         removed |= amodal[k]
