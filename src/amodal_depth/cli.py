@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from amodal_depth.errors import UserError
+from amodal_depth.reconstruct import add_reconstruct_command
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -455,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_reproduce(sub)
     _add_predict(sub)
+    add_reconstruct_command(sub)
     return p
 
 
