@@ -208,6 +208,11 @@ def _train(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, weights=a.weights)
     if a.observed_depth:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
+    # K comes from the data: a dataset made with --num-objects 2 trains a 2-layer model.
+    from amodal_depth.data.format import read_manifest
+
+    k = int(read_manifest(a.data)["num_layers"])
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_layers=k))
     overrides = {
         "steps": a.steps,
         "seed": a.seed,

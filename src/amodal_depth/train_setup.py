@@ -82,6 +82,13 @@ def _open_dataset(data: Path, split: str, cfg: TrainConfig, *, train: bool):
 def open_datasets(data: Path, cfg: TrainConfig) -> tuple[Any, Any]:
     """The train split (at least one batch) and the val split (None when there is none)."""
     train_set = _open_dataset(data, "train", cfg, train=True)
+    if train_set.num_layers != cfg.model.num_layers:
+        raise UserError(
+            f"{data} has K = {train_set.num_layers} objects per image but the model predicts "
+            f"K = {cfg.model.num_layers} layers; train on data with K = "
+            f"{cfg.model.num_layers} (or without --weights/--resume for K = "
+            f"{train_set.num_layers})"
+        )
     if len(train_set) < cfg.batch_size:
         raise UserError(
             f"{data} has {len(train_set)} training images, fewer than --batch-size "

@@ -149,6 +149,11 @@ def _check_root(root: Path, params: dict[str, Any]) -> None:
                 f"--out {root}: folder is not empty and holds no dataset; choose a new folder"
             )
         return
+    samples = root / SAMPLES_DIR
+    started = samples.is_dir() and any(d.is_dir() and d.name.isdigit() for d in samples.iterdir())
+    if not (root / MANIFEST).is_file() and not started:
+        (root / PARAMS_FILE).unlink(missing_ok=True)  # a failed start: nothing to keep
+        return
     stored = {k: v for k, v in stored.items() if k != "num"}
     stored.setdefault("style", "template")  # datasets made before styles existed
     if stored != params:
@@ -185,6 +190,15 @@ def generate_dataset(
         mesh_files = list_mesh_files(cfg.mesh_dir)
         params["mesh_files"] = [str(p.relative_to(Path(cfg.mesh_dir))) for p in mesh_files]
     _check_root(root, params)
+    if (root / SAMPLES_DIR).is_dir():
+        found = [d.name for d in (root / SAMPLES_DIR).iterdir() if d.is_dir()]
+        beyond = sorted(n for n in found if n.isdigit() and int(n) >= num)
+        if beyond:
+            raise UserError(
+                f"{root} already holds {len(beyond)} samples beyond --num {num} (up to "
+                f"{beyond[-1]}); rerun with --num {int(beyond[-1]) + 1} to complete it, or "
+                "generate into another --out"
+            )
     if mesh_files:  # fail fast, with the file's name, before any work is done
         ObjectLibrary(mesh_files, cfg.mesh_up).validate()
 
