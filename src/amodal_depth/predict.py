@@ -266,8 +266,22 @@ def check_writable_dir(out: Path) -> None:
 STALE_PATTERNS = ("layer_*.png", "depth_*.png", "amodal_*.png", "visible_*.png", "depth.npy")
 
 
-def _write_outputs(out: Path, image: np.ndarray, pred: Prediction, title: str) -> list[str]:
-    """Every result file but predict.json; stale ones from an earlier run are removed."""
+def _output_note(metric: bool, observed: bool) -> str:
+    if metric:
+        return "depth.npy: layer depths in the observation's units; disparity.npy = 1/depth"
+    if observed:
+        return "disparity.npy: layers in the observation's disparity units"
+    return (
+        "relative inverse depth (larger = nearer); depth = 1/(s*d + t) for an unknown scale s "
+        "and shift t"
+    )
+
+
+def _write_outputs(
+    out: Path, image: np.ndarray, pred: Prediction, title: str, visible: np.ndarray | None
+) -> list[str]:
+    """Every result file but predict.json (visible: the visible masks in layer order, when
+    given); stale ones from an earlier run are removed."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "predict.json").unlink(missing_ok=True)  # present only when the set is complete
     for pattern in STALE_PATTERNS:
@@ -288,6 +302,9 @@ def _write_outputs(out: Path, image: np.ndarray, pred: Prediction, title: str) -
         if pred.depth is not None:
             _write_uint16_mm(out / f"depth_{k + 1}.png", pred.depth[k])
             files.append(f"depth_{k + 1}.png")
+    for k, mask in enumerate(visible if visible is not None else []):
+        _write_gray_png(out / f"visible_{k + 1}.png", mask.astype(np.uint8) * 255)
+        files.append(f"visible_{k + 1}.png")
     atomic_write_bytes(out / "overview.png", overview_png(image, pred.masks, pred.disparity, title))
     return [*files, "overview.png"]
 
@@ -344,13 +361,7 @@ def predict_files(
     prepared = prepare_masks(image, user_masks, masks_kind, order_idx, completion_weights)
     pred = predict(image, prepared.amodal, model, align, input_size, depth, depth_kind)
     title = f"{Path(image_path).name}: {model.config.variant} ({wpath.name})"
-    files = _write_outputs(out, image, pred, title)
-    if prepared.visible is not None:
-        for k in range(k_model):
-            _write_gray_png(
-                out / f"visible_{k + 1}.png", prepared.visible[k].astype(np.uint8) * 255
-            )
-            files.append(f"visible_{k + 1}.png")
+    files = _write_outputs(out, image, pred, title, prepared.visible)
     metric = depth is not None and depth_kind == "depth"
     pred.info.update(
         {
@@ -366,14 +377,7 @@ def predict_files(
             "depth": None if depth_path is None else str(depth_path),
             "depth_kind": None if depth_path is None else depth_kind,
             "metric": metric,
-            "output": (
-                "depth.npy: layer depths in the observation's units; disparity.npy = 1/depth"
-                if metric
-                else "relative inverse depth (larger = nearer); depth = 1/(s*d + t) for an "
-                "unknown scale s and shift t"
-                if depth_path is None
-                else "disparity.npy: layers in the observation's disparity units"
-            ),
+            "output": _output_note(metric, depth_path is not None),
             "aligned_to_layer_1": pred.aligned,
             "layer_fits": pred.fits,
             "files": files,

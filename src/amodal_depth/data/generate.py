@@ -164,6 +164,21 @@ def _check_root(root: Path, params: dict[str, Any]) -> None:
         )
 
 
+def _check_num(root: Path, num: int) -> None:
+    """Refuse a --num smaller than what the folder holds: the samples beyond it would be
+    left out of the manifest (orphans that `data verify` rejects)."""
+    if not (root / SAMPLES_DIR).is_dir():
+        return
+    found = [d.name for d in (root / SAMPLES_DIR).iterdir() if d.is_dir()]
+    beyond = sorted(n for n in found if n.isdigit() and int(n) >= num)
+    if beyond:
+        raise UserError(
+            f"{root} already holds {len(beyond)} samples beyond --num {num} (up to "
+            f"{beyond[-1]}); rerun with --num {int(beyond[-1]) + 1} to complete it, or "
+            "generate into another --out"
+        )
+
+
 def generate_dataset(
     out: str | Path,
     num: int,
@@ -190,15 +205,7 @@ def generate_dataset(
         mesh_files = list_mesh_files(cfg.mesh_dir)
         params["mesh_files"] = [str(p.relative_to(Path(cfg.mesh_dir))) for p in mesh_files]
     _check_root(root, params)
-    if (root / SAMPLES_DIR).is_dir():
-        found = [d.name for d in (root / SAMPLES_DIR).iterdir() if d.is_dir()]
-        beyond = sorted(n for n in found if n.isdigit() and int(n) >= num)
-        if beyond:
-            raise UserError(
-                f"{root} already holds {len(beyond)} samples beyond --num {num} (up to "
-                f"{beyond[-1]}); rerun with --num {int(beyond[-1]) + 1} to complete it, or "
-                "generate into another --out"
-            )
+    _check_num(root, num)
     if mesh_files:  # fail fast, with the file's name, before any work is done
         ObjectLibrary(mesh_files, cfg.mesh_up).validate()
 
