@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from amodal_depth.completion.cli import add_completion_commands
 from amodal_depth.errors import UserError
 from amodal_depth.reconstruct import add_reconstruct_command
 
@@ -462,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reproduce(sub)
     _add_predict(sub)
     add_reconstruct_command(sub)
+    add_completion_commands(sub)
     return p
 
 
