@@ -21,6 +21,17 @@ sysdeps:
 	    echo "Open3D needs libusb-1.0: run 'sudo apt-get install -y libusb-1.0-0' and retry"; exit 1; \
 	  fi; \
 	fi
+	@# Debian's chromium for the demo's browser test (tests/test_demo_browser.py); no browser
+	@# is downloaded by Playwright. Without root the test is skipped with that reason.
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing chromium (the demo's browser test)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null)); \
+	  else \
+	    echo "the demo's browser test needs chromium: 'sudo apt-get install -y chromium' (skipped until then)"; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml | sysdeps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,14 +62,15 @@ quickstart: setup
 	    --workers 2 && \
 	  $(BIN)/amodal-depth evaluate --weights weights/model.safetensors --data $(QS)/shifted \
 	    --split test --out $(QS)/weights_eval_shifted.json && \
-	  $(BIN)/amodal-depth predict $(QS)/unseen/samples/000000/rgb.png --out $(QS)/predict --masks-kind amodal \
-	    --masks $(QS)/unseen/samples/000000/amodal_1.png $(QS)/unseen/samples/000000/amodal_2.png \
-	      $(QS)/unseen/samples/000000/amodal_3.png; \
+	  $(BIN)/amodal-depth predict examples/room/rgb.png --masks examples/room/instances.png \
+	    --depth examples/room/depth.png --out $(QS)/predict && \
+	  $(BIN)/amodal-depth reconstruct $(QS)/predict --intrinsics examples/room/camera.json --glb \
+	    --out $(QS)/reconstruct; \
 	fi
 	@echo
 	@echo "quickstart done: report $(QS)/report/README.md, sample montage $(QS)/sample.png"
 	@if [ -f $(QS)/weights_eval.json ]; then echo "committed weights on unseen scenes: $(QS)/weights_eval.json, shifted style: $(QS)/weights_eval_shifted.json"; fi
-	@if [ -f $(QS)/predict/predict.json ]; then echo "their layer depths of one unseen image: $(QS)/predict/overview.png"; fi
+	@if [ -f $(QS)/predict/predict.json ]; then echo "the example photo from visible masks and a sensor depth: $(QS)/predict/overview.png, 3D: $(QS)/reconstruct/points.ply"; fi
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks

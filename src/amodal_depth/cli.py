@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from amodal_depth.completion.cli import add_completion_commands
+from amodal_depth.demo import add_demo_command
 from amodal_depth.errors import UserError
 from amodal_depth.reconstruct import add_reconstruct_command
 
@@ -464,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     add_reconstruct_command(sub)
     add_completion_commands(sub)
+    add_demo_command(sub)
     return p
 
 
