@@ -364,9 +364,11 @@ def _predict(a: argparse.Namespace) -> int:
         completion_weights=a.completion_weights,
     )
     k = p.disparity.shape[0]
+    metric = ", depth.npy (metric), depth_1..{k}.png" if p.depth is not None else ""
     print(
         f"{p.info['variant']}: {k} layers of {a.image} in {p.info['seconds']:.2f} s -> "
-        f"{a.out}/disparity.npy, layer_1..{k}.png, overview.png"
+        f"{a.out}/disparity.npy{metric.format(k=k)}, amodal_1..{k}.png, layer_1..{k}.png, "
+        "overview.png"
     )
     return 0
 
