@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from amodal_depth.data.format import LayeredSample, read_manifest, read_sample, split_ids
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_write_json, atomic_write_text
+from amodal_depth.fileio import atomic_write_json, atomic_write_text, check_output_file
 from amodal_depth.references import (
     MODEL_REFERENCES,
     REFERENCE_REGISTRY,
@@ -329,8 +329,9 @@ def evaluate_cli(
     source = parse_observed(observed)
     if source is not None and spec is not None and not spec.observes:
         raise UserError(f"--reference {reference} does not read an observed depth")
-    out = Path(out)
+    out = check_output_file(out, "--out")
     csv_out = Path(csv_path) if csv_path is not None else out.with_suffix(".csv")
+    check_output_file(csv_out, "--csv")
     if spec is not None and fit_data is not None:  # a fitted reference (checked above)
         predictor: Any = spec.build(Path(fit_data))
         label = f"{reference}(fit on {fit_data})"

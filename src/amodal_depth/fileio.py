@@ -60,3 +60,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def check_output_file(path: str | Path, option: str = "--out") -> Path:
+    """Fail before any work when `path` cannot become a file: it is a directory, or a file
+    stands where one of its parent folders should be. Raises a one-line UserError."""
+    from amodal_depth.errors import UserError
+
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory; give a file name inside it instead")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    return path

@@ -226,6 +226,11 @@ def _set_up(
 ) -> _Run:
     """Check the run directory, resolve the config, open the data, build (or restore) the
     model and optimiser, seeded so every rank builds the same start."""
+    for parent in (run, *run.parents):  # a file in the way: say so before any work
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--out {run}: {parent} is a file, not a run directory")
+            break
     dev, d = devices(device)
     resumed = has_checkpoint(run)
     if resumed and not resume:

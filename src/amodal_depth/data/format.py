@@ -151,7 +151,8 @@ def depth_to_png(depth_m: np.ndarray) -> np.ndarray:
     """Metres -> uint16 millimetres; 0 (no surface), non-finite and negative stay 0."""
     d = np.nan_to_num(np.asarray(depth_m, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     d = np.where(d > 0, d, 0.0)
-    if d.max(initial=0.0) > MAX_DEPTH_M:
+    # Half a millimetre of slack: 65535 mm read back as float32 is 65.535003 m.
+    if d.max(initial=0.0) >= MAX_DEPTH_M + 0.0005:
         raise ValueError(f"depth {d.max():.2f} m exceeds the {MAX_DEPTH_M} m a uint16 mm PNG holds")
     return np.round(d * DEPTH_SCALE).astype(np.uint16)
 

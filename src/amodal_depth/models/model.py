@@ -214,7 +214,12 @@ class AmodalDepthModel(nn.Module):
                 f"masks must be [K,H,W] = [{c.num_layers},{h},{w}] amodal masks front to back, "
                 f"got {list(masks.shape)}"
             )
+        if masks.dtype.kind == "f" and not np.isfinite(masks).all():
+            raise UserError("masks hold NaN or infinite values; give bool (or 0/1) masks")
         masks = masks.astype(bool)
+        empty = [k + 1 for k in range(masks.shape[0]) if not masks[k].any()]
+        if empty:
+            raise UserError(f"mask {empty[0]} (1-based) is empty; every object needs a mask")
         if depth is None:
             return self.predict_batch(image[None], masks[None], None, input_size)[0]
         valid = check_observation(depth, h, w, depth_kind)
