@@ -44,3 +44,12 @@ def test_train_takes_k_from_the_data(tmp_path: Path) -> None:
     from amodal_depth.models import load_model
 
     assert load_model(out / "model.safetensors").config.num_layers == 2
+
+
+def test_too_many_objects_names_the_count_and_a_retry_is_free(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    with pytest.raises(UserError, match="--num-objects 8 is hard to fit"):
+        generate_dataset(root, 2, seed=0, config=GeneratorConfig(width=112, height=84,
+                         num_objects=8), progress=False)  # fmt: skip
+    generate_dataset(root, 2, seed=1, config=CFG, progress=False)  # other options: fine
+    assert main(["data", "verify", str(root)]) == 0

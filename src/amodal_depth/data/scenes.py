@@ -385,7 +385,11 @@ def sample_scene(
         if hidden is None:
             continue
         return SceneResult(lay, r, hits, hidden, attempt)
+    # A chain of K objects each hiding the next gets rare fast beyond 4 (8 failed all 300
+    # attempts at 112x84), so name the count first when it is the likely cause.
+    hint = "widen --hidden-min/--hidden-max or use a larger --size"
+    if k_n > 4:
+        hint = f"--num-objects {k_n} is hard to fit as one chain of occluders (try 2-4), or {hint}"
     raise UserError(
-        f"no layout met the occlusion constraints in {cfg.max_attempts} attempts; "
-        "widen --hidden-min/--hidden-max or use a larger --size"
+        f"no layout met the occlusion constraints in {cfg.max_attempts} attempts; {hint}"
     )
