@@ -54,13 +54,11 @@ MIN_STATIC_PIXELS = 64
 
 def default_weights() -> Path:
     """$AMODAL_DEPTH_WEIGHTS, else weights/model.safetensors of the source checkout (the
-    committed cpu-preset ade_multibatch model). Raises UserError when neither exists."""
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise UserError(f"${WEIGHTS_ENV} = {env}: no such weights file")
-        return path
+    committed model). Raises UserError when neither exists."""
+    from amodal_depth.runs import committed_weights
+
+    hint = "pass --weights FILE (a trained RUN/model.safetensors)"
+    return committed_weights("model.safetensors", WEIGHTS_ENV, "weights", hint)
     path = Path(__file__).resolve().parents[2] / "weights" / "model.safetensors"
     if not path.is_file():
         raise UserError(

@@ -240,3 +240,21 @@ def loss_curve(run: str | Path, points: int = LOSS_CURVE_POINTS) -> list[list[fl
     if keep[-1] != recs[-1]:
         keep[-1] = recs[-1]
     return keep
+
+
+def committed_weights(name: str, env_var: str, what: str, hint: str) -> Path:
+    """$`env_var` when set (it must name a file), else weights/`name` of the source checkout
+    (the committed file). UserError naming `what` and `hint` (how to pass another file)
+    when neither exists."""
+    import os
+
+    env = os.environ.get(env_var)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise UserError(f"${env_var} = {env}: no such {what} file")
+        return path
+    path = Path(__file__).resolve().parents[2] / "weights" / name
+    if not path.is_file():
+        raise UserError(f"no {what} given and none at {path}; {hint} or set ${env_var}")
+    return path

@@ -19,12 +19,10 @@ WEIGHTS_ENV = "AMODAL_DEPTH_COMPLETION_WEIGHTS"
 def default_weights() -> Path:
     """$AMODAL_DEPTH_COMPLETION_WEIGHTS, else weights/completion.safetensors of the source
     checkout (the committed RGB UNet). UserError when neither exists."""
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise UserError(f"${WEIGHTS_ENV} = {env}: no such completion weights file")
-        return path
+    from amodal_depth.runs import committed_weights
+
+    hint = "pass weights=PATH (a RUN/model.safetensors of 'amodal-depth completion train')"
+    return committed_weights("completion.safetensors", WEIGHTS_ENV, "completion weights", hint)
     path = Path(__file__).resolve().parents[3] / "weights" / "completion.safetensors"
     if not path.is_file():
         raise UserError(

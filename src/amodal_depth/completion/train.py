@@ -47,15 +47,16 @@ from amodal_depth.completion.model import (
     save_completion,
 )
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_path, atomic_write_json, atomic_write_text
+from amodal_depth.fileio import atomic_path, atomic_write_json
+from amodal_depth.runs import (  # the depth model's run-directory layout, shared
+    CONFIG_NAME,
+    DONE_NAME,
+    STATE_NAME,
+    append_log,
+    truncate_log,
+)
 
 PRESETS = ("quick", "cpu")
-CONFIG_NAME, STATE_NAME, LOG_NAME, DONE_NAME = (
-    "config.json",
-    "train_state.pt",
-    "log.jsonl",
-    "done.json",
-)
 BEST_NAME, LAST_NAME = "model.safetensors", "last.safetensors"
 _RESUME_FREE = ("log_every", "threads")
 
@@ -179,24 +180,6 @@ def _save_state(run: Path, model: CompletionUNet, opt, step: int, extra: dict[st
     save_completion(model, run / LAST_NAME, extra_metadata={"step": step})
 
 
-def _log(run: Path, rec: dict[str, Any]) -> None:
-    with open(run / LOG_NAME, "a") as f:
-        f.write(json.dumps(rec) + "\n")
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    atomic_write_text(path, "".join(x + "\n" for x in keep))
-
-
 def _open_run(
     run: Path, cfg: CompletionTrainConfig, data: list[str], resume: bool
 ) -> dict[str, Any] | None:
@@ -217,7 +200,7 @@ def _open_run(
     atomic_write_json(
         run / CONFIG_NAME, {"train": config_to_dict(cfg), "data": data, "torch": torch.__version__}
     )
-    _truncate_log(run / LOG_NAME, state["step"] if state else 0)
+    truncate_log(run, state["step"] if state else 0)
     if state is None or state["step"] < cfg.steps:
         (run / DONE_NAME).unlink(missing_ok=True)
     return state
@@ -302,7 +285,7 @@ def train_completion(
         bar.update(1)
         if done % cfg.log_every == 0 or done == end:
             bar.set_postfix(loss=f"{np.mean(acc):.4f}")
-            _log(run, {"step": done, "loss": float(np.mean(acc)), "lr": lr_at(cfg, step)})
+            append_log(run, {"step": done, "loss": float(np.mean(acc)), "lr": lr_at(cfg, step)})
             acc = []
         if done % cfg.val_every == 0 or done == end:
             cpu = cpu0 + time.process_time() - t_cpu
@@ -336,6 +319,6 @@ def _checkpoint(
         best = {"score": float(score), "step": step, "val": val}
         save_completion(model, run / BEST_NAME, extra_metadata={"step": step, "val": val})
     rec["best_step"] = best["step"]
-    _log(run, rec)
+    append_log(run, rec)
     _save_state(run, model, opt, step, {"best": best, "cpu_seconds": cpu})
     return best
