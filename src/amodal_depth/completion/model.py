@@ -22,11 +22,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_path
 
 FORMAT_TAG = "amodal-depth-completion"
 FORMAT_VERSION = "1"
@@ -125,41 +123,14 @@ def save_completion(
 ) -> Path:
     """Write the network to `path` (safetensors, atomic); dtype e.g. torch.float16 casts
     the floating tensors (BatchNorm statistics included)."""
-    path = Path(path)
-    tensors = {}
-    for key, t in model.state_dict().items():
-        t = t.detach().cpu()
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        tensors[key] = t.contiguous()
+    from amodal_depth.models.checkpoints import write_state
+
     meta = {
-        k: v if isinstance(v, str) else json.dumps(v) for k, v in (extra_metadata or {}).items()
+        "format": FORMAT_TAG,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(dataclasses.asdict(model.config)),
     }
-    meta.update(
-        format=FORMAT_TAG,
-        format_version=FORMAT_VERSION,
-        config=json.dumps(dataclasses.asdict(model.config)),
-    )
-    if _same_content(path, tensors, meta):  # a re-export leaves a committed file untouched
-        return path
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
-
-
-def _same_content(path: Path, tensors: dict[str, Tensor], meta: dict[str, str]) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            if (f.metadata() or {}) != meta or set(f.keys()) != set(tensors):
-                return False
-            return all(
-                (old := f.get_tensor(k)).dtype == t.dtype and torch.equal(old, t)
-                for k, t in tensors.items()
-            )
-    except Exception:  # noqa: BLE001 - unreadable or foreign: overwrite it
-        return False
+    return write_state(model, path, meta, dtype, extra_metadata)
 
 
 def _first_line(err: BaseException) -> str:

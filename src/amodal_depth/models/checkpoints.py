@@ -46,27 +46,41 @@ def save_model(
     An existing file holding the same tensors and metadata is left untouched: safetensors
     writes the metadata in a different order on each call, and a re-export should not turn a
     committed file into a binary diff."""
+    meta = {
+        "format": FORMAT_TAG,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(dataclasses.asdict(model.config)),
+        "observed_depth": json.dumps(bool(model.config.observed_depth)),
+    }
+    return write_state(model, path, meta, dtype, extra_metadata)
+
+
+def write_state(
+    module: torch.nn.Module,
+    path: str | os.PathLike,
+    meta: dict[str, str],
+    dtype: torch.dtype | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> Path:
+    """The one safetensors writer of the project's networks: `module`'s state dict (floating
+    tensors cast to `dtype` when given) with `meta` plus `extra_metadata` (non-strings as
+    JSON), atomically; a file already holding the same tensors and metadata is left as is."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for key, t in model.state_dict().items():
+    for key, t in module.state_dict().items():
         t = t.detach().cpu()
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
         tensors[key] = t.contiguous()
-    meta = {
+    full = {
         k: v if isinstance(v, str) else json.dumps(v) for k, v in (extra_metadata or {}).items()
     }
-    meta.update(
-        format=FORMAT_TAG,
-        format_version=FORMAT_VERSION,
-        config=json.dumps(dataclasses.asdict(model.config)),
-        observed_depth=json.dumps(bool(model.config.observed_depth)),
-    )
-    if _same_content(path, tensors, meta):
+    full.update(meta)
+    if _same_content(path, tensors, full):
         return path
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        save_file(tensors, str(tmp), metadata=full)
     return path
 
 
