@@ -76,3 +76,19 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
                 raise UserError(f"{option} {path}: {parent} is a file, not a folder")
             break
     return path
+
+
+def check_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """Fail before any work when folder `path` cannot be created or written: a file stands
+    at it or at one of its parents, or the nearest existing folder is not writable."""
+    from amodal_depth.errors import UserError
+
+    path = Path(path)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {path}: {parent} exists and is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(f"{option} {path}: {parent} is not writable; pick another folder")
+            break
+    return path

@@ -32,7 +32,6 @@ little (measured in docs/predict.md).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,12 @@ import cv2
 import numpy as np
 
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_path, atomic_write_bytes, atomic_write_json
+from amodal_depth.fileio import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_dir,
+)
 from amodal_depth.masks import prepare_masks, read_mask, read_masks  # noqa: F401 - re-exported
 
 WEIGHTS_ENV = "AMODAL_DEPTH_WEIGHTS"
@@ -250,17 +254,6 @@ def _write_uint16_mm(path: Path, depth_m: np.ndarray) -> None:
     _write_gray_png(path, np.clip(mm, 0, 65535).astype(np.uint16))
 
 
-def check_writable_dir(out: Path) -> None:
-    """Fail before any work when OUT cannot hold the results (a file, unwritable)."""
-    for parent in (out, *out.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"--out {out}: {parent} exists and is not a directory")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise UserError(f"--out {out}: {parent} is not writable; pick another folder")
-            return
-
-
 STALE_PATTERNS = ("layer_*.png", "depth_*.png", "amodal_*.png", "visible_*.png", "depth.npy")
 
 
@@ -329,7 +322,7 @@ def predict_files(
     from amodal_depth.observations import read_depth
 
     out = Path(out_dir)
-    check_writable_dir(out)
+    check_output_dir(out)
     image = read_image(image_path)
     h, w = image.shape[:2]
     if masks_kind not in MASK_KINDS:

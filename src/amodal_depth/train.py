@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from amodal_depth.config import TrainConfig, to_dict
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_write_json
+from amodal_depth.fileio import atomic_write_json, check_output_dir
 from amodal_depth.losses import LossWeights, layered_depth_loss
 from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
 from amodal_depth.models.observation import observation_input
@@ -226,11 +226,7 @@ def _set_up(
 ) -> _Run:
     """Check the run directory, resolve the config, open the data, build (or restore) the
     model and optimiser, seeded so every rank builds the same start."""
-    for parent in (run, *run.parents):  # a file in the way: say so before any work
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"--out {run}: {parent} is a file, not a run directory")
-            break
+    check_output_dir(run)  # a file in the way: say so before any work
     dev, d = devices(device)
     resumed = has_checkpoint(run)
     if resumed and not resume:
