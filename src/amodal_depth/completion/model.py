@@ -173,13 +173,9 @@ def load_completion(path: str | os.PathLike, device: str | torch.device = "cpu")
         model = build_completion(cfg)
     except (TypeError, ValueError) as e:
         raise UserError(f"{path} has an unreadable completion config: {_first_line(e)}") from None
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-    except Exception as e:  # noqa: BLE001
-        raise UserError(
-            f"cannot read the tensors of {path} (truncated?): {_first_line(e)}"
-        ) from None
+    from amodal_depth.models.checkpoints import read_tensors
+
+    state = read_tensors(path)
     own = model.state_dict()
     if set(own) != set(state) or any(state[k].shape != own[k].shape for k in own):
         raise UserError(f"{path}: tensors do not match the config stored in the file "

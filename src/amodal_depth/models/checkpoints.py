@@ -34,6 +34,17 @@ def _first_line(err: BaseException) -> str:
     return (text[0] if text else type(err).__name__)[:200]
 
 
+def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; a one-line UserError when they cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    except Exception as e:  # noqa: BLE001 - safetensors raises several types for bad files
+        raise UserError(
+            f"cannot read the tensors of {path} (truncated?): {_first_line(e)}"
+        ) from None
+
+
 def save_model(
     model: AmodalDepthModel,
     path: str | os.PathLike,
@@ -191,13 +202,7 @@ def load_model(
     if expect is not None:
         check_expected(cfg, expect, str(path))
     model = build_model(cfg)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-    except Exception as e:  # noqa: BLE001
-        raise UserError(
-            f"cannot read the tensors of {path} (truncated?): {_first_line(e)}"
-        ) from None
+    state = read_tensors(path)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
@@ -236,8 +241,7 @@ def init_from_weights(model: AmodalDepthModel, path: str | os.PathLike) -> list[
             f"{path} holds another architecture ({found}); "
             "fine-tune it with the same variant and preset, or start without --weights"
         )
-    with safe_open(str(path), framework="pt") as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    state = read_tensors(path)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     if [k for k in missing if "observation" not in k] or set(state) - set(own):
