@@ -9,6 +9,11 @@ docs/benchmarks.md. Per variant:
     one image with its K layers (counts matmuls/convs, not elementwise ops);
   * utilisation = achieved FLOP/s / matmul FLOP/s measured in the same run (2048^2 fp32),
     with training FLOPs taken as 3x forward (forward + backward).
+Per preset, also the latency of ONE single-layer `ade` pass (a K = 1 model, one mask), and,
+when `ade` and `ade_late_guidance` are both timed, the ratios of the K-layer latency of
+ade_late_guidance to the K passes of `ade` (`k3_latency_ratio_vs_iterative_ade`) and to one
+pass (`k3_latency_ratio_vs_one_ade_pass`), and of training images/s
+(`train_images_per_s_ratio_vs_ade`).
 
     .venv/bin/python benchmarks/bench_models.py [--variants ade ...] [--steps 5]
 """
@@ -135,6 +140,40 @@ def bench_variant(
     }
 
 
+def one_pass_latency(repeats: int, preset_name: str) -> float:
+    """Median predict_layers time of an `ade` model built for one layer: one ordinary pass."""
+    cfg = preset(preset_name, "ade")
+    torch.manual_seed(0)
+    model = build_model(dataclasses.replace(cfg.model, num_layers=1)).eval()
+    h, w = cfg.height, cfg.width
+    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    masks = _batch(1, 1, h, w)["amodal"][0].numpy()
+    model.predict_layers(image, masks)  # warm-up
+    lat = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict_layers(image, masks)
+        lat.append(time.perf_counter() - t)
+    return statistics.median(lat)
+
+
+def ratios(variants: list[dict], one_pass: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per preset: ade_late_guidance against ade (see the module docstring)."""
+    out = {}
+    for p, single in one_pass.items():
+        by = {r["variant"]: r for r in variants if r["preset"] == p}
+        if "ade" in by and "ade_late_guidance" in by:
+            late, ade = by["ade_late_guidance"], by["ade"]
+            out[p] = {
+                "k3_latency_ratio_vs_iterative_ade": late["predict_latency_s"]
+                / ade["predict_latency_s"],
+                "k3_latency_ratio_vs_one_ade_pass": late["predict_latency_s"] / single,
+                "train_images_per_s_ratio_vs_ade": late["train_images_per_s"]
+                / ade["train_images_per_s"],
+            }
+    return out
+
+
 def write_table(res: dict, path: Path) -> None:
     mm = res["matmul_gflop_per_s"]
     rows = [
@@ -157,6 +196,18 @@ def write_table(res: dict, path: Path) -> None:
             f"| {r['predict_latency_s']:.3f} | {r['predict_gflop_per_s'] / mm:.0%} |"
         )
     rows += [
+        "",
+        *(
+            f"One single-layer `ade` pass ({p}): {t:.3f} s."
+            for p, t in res.get("one_ade_pass_latency_s", {}).items()
+        ),
+        *(
+            f"`ade_late_guidance` against `ade` ({p}): K = {res['num_layers']} latency "
+            f"{r['k3_latency_ratio_vs_iterative_ade']:.2f} × the K passes of `ade`, "
+            f"{r['k3_latency_ratio_vs_one_ade_pass']:.2f} × one pass; training images/s "
+            f"{r['train_images_per_s_ratio_vs_ade']:.2f} × `ade`'s."
+            for p, r in res.get("late_guidance_vs_ade", {}).items()
+        ),
         "",
         "Utilisation = achieved FLOP/s ÷ matmul FLOP/s; training FLOPs = 3 × forward. "
         "FlopCounterMode counts matmuls and convolutions only, so elementwise work (GELU, "
@@ -194,6 +245,7 @@ def main() -> None:
     variants = [
         bench_variant(v, a.steps, a.warmup, a.repeats, p) for p in a.presets for v in a.variants
     ]
+    one_pass = {p: one_pass_latency(a.repeats, p) for p in a.presets}
     mm_after = matmul_gflops()
     cfg = preset("cpu")
     m = dataclasses.replace(cfg.model)
@@ -214,6 +266,8 @@ def main() -> None:
         "matmul_gflop_per_s_before_after": [mm_before, mm_after],
         "presets": a.presets,
         "variants": variants,
+        "one_ade_pass_latency_s": one_pass,
+        "late_guidance_vs_ade": ratios(variants, one_pass),
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.out, res)

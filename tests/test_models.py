@@ -115,6 +115,26 @@ def test_variant_contract(variant: str, conv_stem: bool, tmp_path) -> None:
     assert model.training  # predict_layers restores the mode it found
 
 
+def test_late_guidance_encodes_each_image_once() -> None:
+    """ade_late_guidance runs the encoder and the head on B items, not B*K, and its layers
+    still depend on their own guidance (and, through the exchange, on each other's)."""
+    torch.manual_seed(0)
+    model = build_model(tiny("ade_late_guidance")).eval()
+    perturb_(model)
+    seen: list[int] = []
+    model.pretrained.blocks[0].register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    model.depth_head.scratch.refinenet1.register_forward_hook(
+        lambda m, i, o: seen.append(o.shape[0])
+    )
+    rgb, guidance = inputs(b=2, k=3)
+    with torch.no_grad():
+        out = model(rgb, guidance)
+        swapped = model(rgb, guidance[:, [1, 0, 2]])
+    assert seen[:2] == [2, 2] and out.shape == (2, 3, H, W)
+    assert not torch.equal(out[:, 0], out[:, 1])
+    assert not torch.equal(swapped[:, 2], out[:, 2])  # layer 3 hears the others
+
+
 def test_iterative_predict_equals_batched_forward() -> None:
     torch.manual_seed(0)
     model = build_model(tiny("ade_mha")).eval()
@@ -178,17 +198,19 @@ def test_official_checkpoint_reproduces_reference(tmp_path) -> None:
     assert not torch.allclose(load_depth_anything_v2(ref.state_dict())(x), want, rtol=1e-3)
 
 
-def test_init_from_official_keeps_function(tmp_path) -> None:
+@pytest.mark.parametrize("variant", ["ade_multibatch", "ade_late_guidance"])
+def test_init_from_official_keeps_function(variant: str, tmp_path) -> None:
     ref = reference()
     path = tmp_path / "dav2.pth"
     torch.save(ref.state_dict(), path)
     cfg = ModelConfig(
-        variant="ade_multibatch", encoder="custom", embed_dim=64, depth=12, num_heads=2,
+        variant=variant, encoder="custom", embed_dim=64, depth=12, num_heads=2,
         pos_grid=5, features=16, out_channels=[8, 16, 32, 64],
     )  # fmt: skip
     model = build_model(cfg).eval()
     report = init_from_depth_anything_v2(model, path)
-    assert any(k.startswith("depth_head.cross_layer.") for k in report["kept_init"])
+    extra = "depth_head.cross_layer." if variant == "ade_multibatch" else "late_guidance."
+    assert any(k.startswith(extra) for k in report["kept_init"])
     assert "pretrained.mask_token" in report["ignored"]
     x, g = inputs(b=1)
     with torch.no_grad():

@@ -31,6 +31,7 @@ EXTRA_PREFIXES = (
     "depth_head.stem_skip.",
     "depth_head.layer_mha.",
     "depth_head.cross_layer.",
+    "late_guidance.",
 )
 
 

@@ -117,6 +117,18 @@ class DPTHead(nn.Module):
         guidance [N, C, H, W] switches on the variant modules (None = plain DAv2 head);
         group = K for the cross-layer exchange (the K items of an image adjacent).
         Returns [N, 1, H, W] (ReLU'd: relative inverse depth)."""
+        return self.output(self.decode(tokens, grid, stem, guidance, group), out_size)
+
+    def decode(
+        self,
+        tokens: list[Tensor],
+        grid: tuple[int, int],
+        stem: Tensor | None = None,
+        guidance: Tensor | None = None,
+        group: int | None = None,
+    ) -> Tensor:
+        """Everything up to the finest features: [N, features/2, 8h, 8w] (output_conv1, plus
+        the stem skip)."""
         h, w = grid
         levels = []
         for i, t in enumerate(tokens):
@@ -138,5 +150,23 @@ class DPTHead(nn.Module):
         if stem is not None:
             skip = F.interpolate(stem, size=out.shape[2:], mode="bilinear", align_corners=True)
             out = out + self.stem_skip(skip)
-        out = F.interpolate(out, size=out_size, mode="bilinear", align_corners=True)
-        return s.output_conv2(out)
+        return out
+
+    def output(
+        self,
+        fine: Tensor,
+        out_size: tuple[int, int],
+        residual: Tensor | None = None,
+        k: int = 1,
+    ) -> Tensor:
+        """The finest features [N, C, h2, w2] -> [N, 1, H, W] (bilinear to the input size,
+        output_conv2). `residual` [N*K, 1, h2, w2] (ade_late_guidance): per-layer corrections
+        of the last conv's output before its ReLU, upsampled and added to the shared one; the
+        result then has N*K rows, the K layers of an image adjacent."""
+        conv, relu, last, last_relu = self.scratch.output_conv2
+        x = F.interpolate(fine, size=out_size, mode="bilinear", align_corners=True)
+        x = last(relu(conv(x)))
+        if residual is not None:
+            up = F.interpolate(residual, size=out_size, mode="bilinear", align_corners=True)
+            x = x.repeat_interleave(k, dim=0) + up
+        return last_relu(x)

@@ -3,7 +3,9 @@
 forward(rgb [B,3,H,W], guidance [B,K,C,H,W], observation [B,2,H,W] | None) -> [B,K,H,W]
 relative inverse depth (the observation channels of models/observation.py, read only by
 models built with observed_depth).
-The B*K (image, guidance_k) pairs go through the encoder as independent items. Iterative
+The B*K (image, guidance_k) pairs go through the encoder as independent items, except for
+ade_late_guidance, which encodes and decodes each image once and adds the K guidances late
+(models/late_guidance.py). Iterative
 variants (ade, ade_consistency, ade_mha) keep them independent in the head too (identical to
 looping over k); ade_multibatch exchanges information across the K items of an image at the
 four DPT levels (models/attention.py). guidance=None gives [B,H,W], the plain Depth Anything V2
@@ -21,6 +23,7 @@ from amodal_depth.config import ModelConfig
 from amodal_depth.errors import UserError
 from amodal_depth.models.dpt import DPTHead
 from amodal_depth.models.guidance import build_guidance
+from amodal_depth.models.late_guidance import LateGuidance
 from amodal_depth.models.observation import (
     OBSERVATION_CHANNELS,
     check_observation,
@@ -56,6 +59,7 @@ class AmodalDepthModel(nn.Module):
             conv_stem=cfg.conv_stem,
             stem_channels=cfg.stem_channels,
             observation_channels=len(OBSERVATION_CHANNELS) if cfg.observed_depth else 0,
+            stem_guidance=not self.variant.late_guidance,
         )
         self.depth_head = DPTHead(
             cfg.embed_dim,
@@ -68,6 +72,18 @@ class AmodalDepthModel(nn.Module):
             num_layers=cfg.num_layers,
             heads=cfg.mha_heads,
         )
+        self.late_guidance = None
+        if self.variant.late_guidance:
+            self.late_guidance = LateGuidance(
+                cfg.embed_dim,
+                cfg.num_heads,
+                cfg.mlp_ratio,
+                cfg.features // 2,
+                cfg.guidance_channels,
+                cfg.num_layers,
+                cfg.mha_heads,
+                ffn=cfg.ffn,
+            )
 
     # ------------------------------------------------------------------ checks
     def _check_rgb(self, rgb: Tensor) -> None:
@@ -134,8 +150,27 @@ class AmodalDepthModel(nn.Module):
 
         g = guidance.reshape(b * k, *guidance.shape[2:]).to(rgb.dtype)
         obs = per_layer(observation.to(rgb.dtype)) if observation is not None else None
+        if self.late_guidance is not None:
+            obs = observation.to(rgb.dtype) if observation is not None else None
+            return self._run_late(rgb, g, k, obs).reshape(b, k, *rgb.shape[-2:])
         group = k if self.variant.cross_layer else None
         return self._run(per_layer(rgb), g, group, obs).reshape(b, k, *rgb.shape[-2:])
+
+    def _run_late(
+        self, rgb: Tensor, guidance: Tensor, k: int, observation: Tensor | None
+    ) -> Tensor:
+        """ade_late_guidance: rgb [B,3,H,W] once, guidance [B*K,C,H,W] -> [B*K,H,W]."""
+        h, w = rgb.shape[-2:]
+        p = self.config.patch_size
+        grid = (h // p, w // p)
+        outs, stem = self.pretrained.encode(
+            rgb, self.config.intermediate_layers, None, observation=observation
+        )
+        tokens = [o[:, 1:] for o in outs]
+        fine = self.depth_head.decode(tokens, grid, stem)
+        guidance_tokens = self.pretrained.guidance_embed(guidance)
+        residual = self.late_guidance(tokens[-1], guidance_tokens, grid, fine, guidance, k)
+        return F.relu(self.depth_head.output(fine, (h, w), residual, k)).squeeze(1)
 
     # --------------------------------------------------------------- inference
     @torch.no_grad()

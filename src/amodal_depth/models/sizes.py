@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from amodal_depth.config import ModelConfig
 from amodal_depth.errors import UserError
+from amodal_depth.models.late_guidance import LATE_WIDTH
 from amodal_depth.models.variants import get_variant
 
 
@@ -111,3 +112,5 @@ def _check(c: ModelConfig) -> None:
     v = get_variant(c.variant)
     if (v.layer_mha or v.cross_layer) and (c.mha_heads < 1 or c.features % c.mha_heads):
         bad(f"features {c.features} must be a multiple of mha_heads {c.mha_heads}")
+    if v.late_guidance and (c.mha_heads < 1 or LATE_WIDTH % c.mha_heads):
+        bad(f"mha_heads {c.mha_heads} must divide the late-guidance width {LATE_WIDTH}")

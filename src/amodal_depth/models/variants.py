@@ -29,6 +29,9 @@ class VariantSpec:
     """Display name in reports, tables and figures (the paper's name of the model)."""
     summary: str
     """What the variant does, in one line, for docs and --help."""
+    late_guidance: bool = False
+    """The image goes through the encoder and the head once; each layer's guidance enters late
+    and cheaply (models/late_guidance.py), so K layers cost about one pass."""
 
 
 VARIANTS: dict[str, VariantSpec] = {
@@ -48,6 +51,12 @@ VARIANTS: dict[str, VariantSpec] = {
                     label="ADE + Multi-Batch",
                     summary="the K layers decoded together (attention across layers at every "
                     "decoder level), one scale and shift per image in the loss"),
+        VariantSpec("ade_late_guidance", False, False, False, False, False,
+                    label="ADE + Late Guidance (ours)",
+                    summary="the image encoded and decoded once; each layer's masks enter "
+                    "late (one token block, the finest decoder level), the K layers attend "
+                    "to each other there: K layers for about the cost of one pass",
+                    late_guidance=True),
     )
 }  # fmt: skip
 

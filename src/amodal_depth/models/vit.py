@@ -112,8 +112,12 @@ class ConvStem(nn.Module):
     def __init__(self, channels: int, guidance_channels: int, observation_channels: int = 0):
         super().__init__()
         self.conv1 = nn.Conv2d(3, channels, 3, stride=2, padding=1)
-        self.guidance = nn.Conv2d(guidance_channels, channels, 3, stride=2, padding=1, bias=False)
-        nn.init.zeros_(self.guidance.weight)
+        self.guidance = None  # guidance_channels=0: an image-only stem (ade_late_guidance)
+        if guidance_channels:
+            self.guidance = nn.Conv2d(
+                guidance_channels, channels, 3, stride=2, padding=1, bias=False
+            )
+            nn.init.zeros_(self.guidance.weight)
         self.observation = None
         if observation_channels:
             self.observation = nn.Conv2d(
@@ -127,7 +131,7 @@ class ConvStem(nn.Module):
         self, x: Tensor, guidance: Tensor | None, observation: Tensor | None = None
     ) -> Tensor:
         h = self.conv1(x)
-        if guidance is not None:
+        if guidance is not None and self.guidance is not None:
             h = h + self.guidance(guidance)
         if observation is not None and self.observation is not None:
             h = h + self.observation(observation)
@@ -156,6 +160,7 @@ class ViTEncoder(nn.Module):
         conv_stem: bool = False,
         stem_channels: int = 32,
         observation_channels: int = 0,
+        stem_guidance: bool = True,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
@@ -164,7 +169,9 @@ class ViTEncoder(nn.Module):
         # DINOv2's offset that keeps bicubic resizing from landing one token short.
         self.interpolate_offset = 0.1
         self.stem = (
-            ConvStem(stem_channels, guidance_channels, observation_channels) if conv_stem else None
+            ConvStem(stem_channels, guidance_channels if stem_guidance else 0, observation_channels)
+            if conv_stem
+            else None
         )
         if conv_stem:
             self.patch_embed = PatchEmbed(stem_channels, embed_dim, patch_size // 2)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from amodal_depth.report.paper import (
     LOWER_IS_BETTER,
     METRIC_LABELS,
+    PAPER_VARIANTS,
     VARIANT_LABELS,
     VARIANTS,
     Claim,
@@ -192,7 +193,7 @@ def _pair_lines(judged: Judged) -> list[str]:
 def claims_markdown(runs: dict[str, list[dict]]) -> str:
     """claims.md: one verdict per paper sentence and region, then every pairwise test."""
     judged = judge_all(runs)
-    seeds = {v: len(runs.get(v, [])) for v in VARIANTS}
+    seeds = {v: len(runs.get(v, [])) for v in VARIANTS if v in PAPER_VARIANTS or runs.get(v)}
     n_tests = len({(v.claim, region) for _, region, vs in judged for v in vs})
     lines = [
         "# The paper's ordering claims on our data",

@@ -13,6 +13,7 @@ from amodal_depth.report.paper import (
     CONSISTENCY_METRICS,
     LOWER_IS_BETTER,
     METRIC_LABELS,
+    PAPER_VARIANTS,
     REFERENCE_LABELS,
     REFERENCE_ORDER,
     VARIANT_LABELS,
@@ -83,6 +84,7 @@ def _variant_rows(
             {c: Stat.of(run_values(runs.get(v, []), section, *c)) for c in columns},
         )
         for v in VARIANTS
+        if v in PAPER_VARIANTS or runs.get(v)  # our own variants appear once they have runs
     ]
 
 

@@ -1,0 +1,90 @@
+"""The per-layer part of `ade_late_guidance`: K layers for about the cost of one pass.
+
+The other variants run the encoder and the DPT head once per (image, layer) pair, so K layers
+cost K passes although most of the work - understanding the RGB image - is the same for all
+of them. Here the image goes through the encoder and the head once (without guidance), and
+each layer's guidance enters late, in two cheap places:
+
+* **tokens**: the last encoder output plus the layer's guidance patch embedding
+  (`pretrained.guidance_embed`) goes through one extra transformer block per layer, so the
+  layer can carry depth context into the region of the objects it removes (the coarse,
+  global part of amodal completion). Projected to `width` channels, the K layers of an image
+  then attend to each other at every token position (`CrossLayerExchange`, as
+  ade_multibatch does at its decoder levels).
+* **finest decoder level**: that per-layer code, upsampled, plus the shared finest features
+  and the guidance at that resolution, goes through one residual conv unit of `width`
+  channels (sharp outlines of the hidden parts), and a zero-initialised 1x1 conv turns it into
+  a one-channel correction of the head's output before its last ReLU, upsampled bilinearly
+  to the input size (all the per-layer work stays at the finest decoder level: a per-layer
+  tensor of 32 channels at the input size cost as much time as the convolutions saved).
+
+Because that correction starts at zero, a fresh module leaves every layer equal to the
+image-only prediction: a Depth Anything V2 checkpoint loaded into this variant computes the
+official function at step 0, and training moves the layers apart. docs/variants.md has the
+shapes and the cost per layer.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from amodal_depth.models.attention import CrossLayerExchange
+from amodal_depth.models.dpt import ResidualConvUnit
+from amodal_depth.models.vit import Block
+
+LATE_WIDTH = 16
+"""Channels of the per-layer path after the token block (its cost per layer scales with it)."""
+
+
+class LateGuidance(nn.Module):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        fine_channels: int,
+        guidance_channels: int,
+        num_layers: int,
+        exchange_heads: int,
+        width: int = LATE_WIDTH,
+        ffn: str = "mlp",
+    ) -> None:
+        super().__init__()
+        self.block = Block(dim, num_heads, mlp_ratio, ffn)
+        for m in self.block.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        self.to_width = nn.Conv2d(dim, width, 1)
+        self.exchange = CrossLayerExchange(width, num_layers, exchange_heads)
+        self.fine_in = nn.Conv2d(fine_channels, width, 1)
+        self.fine_guidance = nn.Conv2d(guidance_channels, width, 3, padding=1)
+        self.refine = ResidualConvUnit(width)
+        self.to_residual = nn.Conv2d(width, 1, 1)
+        nn.init.zeros_(self.to_residual.weight)
+        nn.init.zeros_(self.to_residual.bias)
+
+    def forward(
+        self,
+        tokens: Tensor,
+        guidance_tokens: Tensor,
+        grid: tuple[int, int],
+        fine: Tensor,
+        guidance: Tensor,
+        k: int,
+    ) -> Tensor:
+        """tokens [B, hw, D] (last encoder output, patch tokens), guidance_tokens [B*K, hw, D]
+        (the guidance patch embedding), fine [B, C, h2, w2] (the head's finest features),
+        guidance [B*K, G, H, W] -> [B*K, 1, h2, w2], the K layers of an image adjacent:
+        each layer's correction of the head's output before its last ReLU."""
+        b = tokens.shape[0]
+        gh, gw = grid
+        x = self.block(tokens.repeat_interleave(k, dim=0) + guidance_tokens)
+        x = self.to_width(x.transpose(1, 2).reshape(b * k, -1, gh, gw))
+        x = self.exchange(x, k)
+        size = fine.shape[-2:]
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        x = x + self.fine_in(fine).repeat_interleave(k, dim=0)
+        x = x + self.fine_guidance(F.adaptive_avg_pool2d(guidance, size))
+        return self.to_residual(self.refine(x))
