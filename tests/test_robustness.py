@@ -239,7 +239,6 @@ def test_predict_all_one_mask_runs(
     assert rc == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an all-one mask passes without a word")
 def test_predict_all_one_mask_is_flagged(
     env: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -249,7 +248,7 @@ def test_predict_all_one_mask_is_flagged(
     except SystemExit as ex:
         rc = int(ex.code or 0)
     err = capsys.readouterr().err
-    assert rc == 2 or "warning" in err
+    assert rc == 0 and "warning" in err and "covers the whole image" in err
 
 
 def test_predict_non_binary_mask_warns(

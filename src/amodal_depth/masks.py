@@ -58,6 +58,12 @@ def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
         )
     if not mask.any():
         raise UserError(f"{path}: mask is empty (no pixel above {half:g}); masks are 0/255")
+    if mask.all():
+        print(
+            f"amodal-depth: warning: {path} covers the whole image; the layers behind that "
+            "object have no pixel of the visible scene to take their scale from",
+            file=sys.stderr,
+        )
     return mask
 
 
