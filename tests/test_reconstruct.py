@@ -468,5 +468,5 @@ def test_bad_inputs_give_one_line(inputs: dict, tmp_path: Path, capsys) -> None:
     assert not out.exists()  # nothing written for bad numbers
     (tmp_path / "file").write_text("x")
     err = _err(capsys, ["reconstruct", pred, "--out", str(tmp_path / "file" / "sub")])
-    assert "cannot write" in err
+    assert "file exists and is not a directory" in err
     assert "not a directory" in _err(capsys, ["reconstruct", pred, "--out", str(tmp_path / "file")])

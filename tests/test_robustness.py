@@ -140,7 +140,7 @@ CLI_CASES: dict[str, tuple[Builder, int, str]] = {
     "reconstruct_fov_200": (lambda e, t: ["reconstruct", e["pred"], "--out", t / "r", "--fov", "200"], 2, 'must be in (0, 180) deg'),
     "reconstruct_dir_without_predict_json": (lambda e, t: ["reconstruct", e["dir"], "--out", t / "r"], 2, 'no predict.json'),
     "reconstruct_missing_image": (lambda e, t: ["reconstruct", t / "nope.png", "--masks", e["m1"], "--out", t / "r"], 2, 'no such predict folder or image file'),
-    "reconstruct_out_under_a_file": (lambda e, t: ["reconstruct", e["pred"], "--out", e["a_file"] / "r"], 2, 'cannot write there (Not a directory)'),
+    "reconstruct_out_under_a_file": (lambda e, t: ["reconstruct", e["pred"], "--out", e["a_file"] / "r"], 2, "a_file exists and is not a directory"),
     # evaluate
     "evaluate_out_is_a_directory": (lambda e, t: ["evaluate", "--weights", e["weights"], "--data", e["data"], "--out", t], 2, '--out'),
     "evaluate_data_missing": (lambda e, t: ["evaluate", "--weights", e["weights"], "--data", t / "none", "--out", t / "e.json"], 2, 'no such dataset directory'),

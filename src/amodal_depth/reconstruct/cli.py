@@ -8,9 +8,7 @@ points per layer and object, files, seconds), so its presence means the set is c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from amodal_depth.errors import UserError
-from amodal_depth.fileio import atomic_write_json
+from amodal_depth.fileio import atomic_write_json, check_output_dir
 from amodal_depth.reconstruct.api import reconstruct_image, reconstruct_layers
 from amodal_depth.reconstruct.camera import DEFAULT_FOV_DEG, resolve_camera
 from amodal_depth.reconstruct.export import make_mesh, write_glb, write_mesh_ply, write_ply
@@ -63,21 +61,6 @@ def scale_rule_from_args(a: argparse.Namespace) -> ScaleRule | None:
     if a.depth_range is not None:
         return DepthRange(*a.depth_range)
     return None
-
-
-def check_out_dir(out: Path) -> None:
-    """Create OUT if needed and make sure a file can be written there, before any work."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(
-            f"--out {out}: cannot write there ({e.strerror}); pick another folder"
-        ) from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -236,7 +219,7 @@ def run_reconstruct(a: argparse.Namespace) -> dict[str, Any]:
     h, w = got["image"].shape[:2]
     _check_numbers(a, rule, w, h)
     out = Path(a.out)
-    check_out_dir(out)
+    check_output_dir(out).mkdir(parents=True, exist_ok=True)
     (out / "reconstruct.json").unlink(missing_ok=True)  # present only when the set is complete
     record = got["record"]
     stages = 2 + int(a.mesh) + int(a.glb)
