@@ -88,6 +88,32 @@ def write_flat_dataset(
     return root
 
 
+def write_predict_inputs(
+    d: Path, width: int, height: int, layer_counts: tuple[int, ...] = (3,)
+) -> dict[str, Path | list[Path]]:
+    """In folder d: a flat sample's rgb.png, its amodal masks m1..m3.png (0/255) and the
+    weights of a tiny random quick-preset `ade` model per K in layer_counts (k<K>.safetensors)."""
+    import cv2
+    import torch
+
+    from amodal_depth.config import preset
+    from amodal_depth.models import build_model
+    from amodal_depth.models.checkpoints import save_model
+
+    s = flat_sample(width, height, 3, seed=1)
+    cv2.imwrite(str(d / "rgb.png"), cv2.cvtColor(s.rgb, cv2.COLOR_RGB2BGR))
+    masks = []
+    for k in range(3):
+        masks.append(d / f"m{k + 1}.png")
+        cv2.imwrite(str(masks[-1]), s.amodal[k].astype(np.uint8) * 255)
+    torch.manual_seed(0)
+    for k_n in layer_counts:
+        cfg = preset("quick", "ade").model
+        cfg.num_layers = k_n
+        save_model(build_model(cfg), d / f"k{k_n}.safetensors")
+    return {"image": d / "rgb.png", "masks": masks, "weights": d / "k3.safetensors", "dir": d}
+
+
 @pytest.fixture
 def make_flat_dataset(tmp_path: Path) -> Callable[..., Path]:
     """Factory: make_flat_dataset(num=4, width=32, height=24, num_layers=3, splits=None,

@@ -19,7 +19,7 @@ from amodal_depth.predict import (
     predict_files,
     read_mask,
 )
-from conftest import flat_sample  # tests/ is on sys.path under pytest
+from conftest import write_predict_inputs  # tests/ is on sys.path under pytest
 
 W, H = 40, 30  # not multiples of 14: predict resizes for the network and back
 
@@ -64,26 +64,8 @@ def test_align_layers_leaves_a_layer_without_enough_static_pixels() -> None:
 # ------------------------------------------------------------------------------ files
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[Path]]:
-    """An image, its 3 amodal masks and the weights of a tiny random model."""
-    import torch
-
-    from amodal_depth.config import preset
-    from amodal_depth.models import build_model
-    from amodal_depth.models.checkpoints import save_model
-
-    d = tmp_path_factory.mktemp("predict")
-    s = flat_sample(W, H, 3, seed=1)
-    cv2.imwrite(str(d / "rgb.png"), cv2.cvtColor(s.rgb, cv2.COLOR_RGB2BGR))
-    masks = []
-    for k in range(3):
-        masks.append(d / f"m{k + 1}.png")
-        cv2.imwrite(str(masks[-1]), s.amodal[k].astype(np.uint8) * 255)
-    torch.manual_seed(0)
-    for k_n in (3, 2):
-        cfg = preset("quick", "ade").model
-        cfg.num_layers = k_n
-        save_model(build_model(cfg), d / f"k{k_n}.safetensors")
-    return {"image": d / "rgb.png", "masks": masks, "weights": d / "k3.safetensors", "dir": d}
+    """An image, its 3 amodal masks and the weights of tiny random models (K = 3 and 2)."""
+    return write_predict_inputs(tmp_path_factory.mktemp("predict"), W, H, (3, 2))
 
 
 def test_predict_writes_every_output(inputs: dict, tmp_path: Path) -> None:

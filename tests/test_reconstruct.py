@@ -43,7 +43,7 @@ from amodal_depth.reconstruct import (
 )
 from amodal_depth.reconstruct.export import read_glb_json
 from amodal_depth.reconstruct.render import orbit_pose, render_points
-from conftest import flat_sample  # tests/ is on sys.path under pytest
+from conftest import flat_sample, write_predict_inputs  # tests/ is on sys.path under pytest
 
 W, H = 40, 30
 
@@ -321,33 +321,18 @@ def test_metrics_on_known_cases() -> None:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """An image, its 3 amodal masks, tiny random weights and a predict folder made with them."""
-    import torch
-
-    from amodal_depth.config import preset
-    from amodal_depth.models import build_model
-    from amodal_depth.models.checkpoints import save_model
-
-    d = tmp_path_factory.mktemp("reconstruct")
-    s = flat_sample(W, H, 3, seed=1)
-    cv2.imwrite(str(d / "rgb.png"), cv2.cvtColor(s.rgb, cv2.COLOR_RGB2BGR))
-    masks = []
-    for k in range(3):
-        masks.append(d / f"m{k + 1}.png")
-        cv2.imwrite(str(masks[-1]), s.amodal[k].astype(np.uint8) * 255)
-    torch.manual_seed(0)
-    cfg = preset("quick", "ade").model
-    save_model(build_model(cfg), d / "k3.safetensors")
-    pred = d / "pred"
-    argv = ["predict", str(d / "rgb.png"), "--masks-kind", "amodal", "--masks", *map(str, masks)]
-    assert main([*argv, "--weights", str(d / "k3.safetensors"), "--out", str(pred)]) == 0
-    return {
-        "image": d / "rgb.png",
-        "masks": masks,
-        "weights": d / "k3.safetensors",
-        "pred": pred,
-        "dir": d,
-        "sample": s,
-    }
+    files = write_predict_inputs(tmp_path_factory.mktemp("reconstruct"), W, H)
+    pred = files["dir"] / "pred"
+    argv = [
+        "predict",
+        str(files["image"]),
+        "--masks-kind",
+        "amodal",
+        "--masks",
+        *map(str, files["masks"]),
+    ]
+    assert main([*argv, "--weights", str(files["weights"]), "--out", str(pred)]) == 0
+    return {**files, "pred": pred, "sample": flat_sample(W, H, 3, seed=1)}
 
 
 def test_reconstruct_image_api(inputs: dict) -> None:
