@@ -45,7 +45,7 @@ test: setup
 	$(BIN)/pytest
 
 # The main job end to end on built-in data, in a few minutes on 2 cores: render a small
-# dataset, check it, draw one sample, train and evaluate the four variants (quick preset, one
+# dataset, check it, draw one sample, train and evaluate the five variants (quick preset, one
 # seed) and write the report with both tables. Rerunning resumes (finished runs are reused).
 QS := quickstart_out
 quickstart: setup

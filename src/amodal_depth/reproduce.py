@@ -2,7 +2,7 @@
 
 Steps (docs/reproduction.md): generate (or reuse) the dataset of the preset's plan
 (`config.reproduce_plan`), evaluate the non-learned references once, then train and evaluate
-every variant for every seed — seed-major (all four variants of seed 0, then seed 1, …) so a
+every variant for every seed — seed-major (all variants of seed 0, then seed 1, …) so a
 partial reproduction stays balanced — and rebuild the report after each run.
 
 Two directories:
