@@ -114,17 +114,7 @@ def bench_variant(
     train_ips = steps * bsz / (time.perf_counter() - t)
 
     # Latency of one layered prediction (K = 3 for the presets), the public inference call.
-    model.eval()
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    masks = one["amodal"][0].numpy()
-    model.predict_layers(image, masks)  # warm-up
-    lat = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model.predict_layers(image, masks)
-        lat.append(time.perf_counter() - t)
-    latency = statistics.median(lat)
+    latency = predict_latency(model.eval(), one["amodal"][0].numpy(), repeats)
     return {
         "variant": variant,
         "preset": preset_name,
@@ -141,14 +131,11 @@ def bench_variant(
     }
 
 
-def one_pass_latency(repeats: int, preset_name: str) -> float:
-    """Median predict_layers time of an `ade` model built for one layer: one ordinary pass."""
-    cfg = preset(preset_name, "ade")
-    torch.manual_seed(0)
-    model = build_model(dataclasses.replace(cfg.model, num_layers=1)).eval()
-    h, w = cfg.height, cfg.width
+def predict_latency(model: torch.nn.Module, masks: np.ndarray, repeats: int) -> float:
+    """Median wall time of predict_layers on a random image of the masks' size (after one
+    warm-up call)."""
+    h, w = masks.shape[-2:]
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-    masks = _batch(1, 1, h, w)["amodal"][0].numpy()
     model.predict_layers(image, masks)  # warm-up
     lat = []
     for _ in range(repeats):
@@ -156,6 +143,14 @@ def one_pass_latency(repeats: int, preset_name: str) -> float:
         model.predict_layers(image, masks)
         lat.append(time.perf_counter() - t)
     return statistics.median(lat)
+
+
+def one_pass_latency(repeats: int, preset_name: str) -> float:
+    """Median predict_layers time of an `ade` model built for one layer: one ordinary pass."""
+    cfg = preset(preset_name, "ade")
+    torch.manual_seed(0)
+    model = build_model(dataclasses.replace(cfg.model, num_layers=1)).eval()
+    return predict_latency(model, _batch(1, 1, cfg.height, cfg.width)["amodal"][0].numpy(), repeats)
 
 
 def ratios(variants: list[dict], one_pass: dict[str, float]) -> dict[str, dict[str, float]]:
