@@ -149,10 +149,10 @@ class AmodalDepthModel(nn.Module):
             return x.unsqueeze(1).expand(-1, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
 
         g = guidance.reshape(b * k, *guidance.shape[2:]).to(rgb.dtype)
-        obs = per_layer(observation.to(rgb.dtype)) if observation is not None else None
-        if self.late_guidance is not None:
-            obs = observation.to(rgb.dtype) if observation is not None else None
+        obs = observation.to(rgb.dtype) if observation is not None else None
+        if self.late_guidance is not None:  # the image (and observation) once, not K times
             return self._run_late(rgb, g, k, obs).reshape(b, k, *rgb.shape[-2:])
+        obs = per_layer(obs) if obs is not None else None
         group = k if self.variant.cross_layer else None
         return self._run(per_layer(rgb), g, group, obs).reshape(b, k, *rgb.shape[-2:])
 
