@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from amodal_depth.models.attention import CrossLayerExchange
 from amodal_depth.models.dpt import ResidualConvUnit
-from amodal_depth.models.vit import Block
+from amodal_depth.models.vit import Block, init_linears_
 
 LATE_WIDTH = 16
 """Channels of the per-layer path after the token block (its cost per layer scales with it)."""
@@ -52,10 +52,7 @@ class LateGuidance(nn.Module):
     ) -> None:
         super().__init__()
         self.block = Block(dim, num_heads, mlp_ratio, ffn)
-        for m in self.block.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        init_linears_(self.block)
         self.to_width = nn.Conv2d(dim, width, 1)
         self.exchange = CrossLayerExchange(width, num_layers, exchange_heads)
         self.fine_in = nn.Conv2d(fine_channels, width, 1)

@@ -88,6 +88,15 @@ class Block(nn.Module):
         return x + self.ls2(self.mlp(self.norm2(x)))
 
 
+def init_linears_(module: nn.Module) -> None:
+    """DINOv2's initialisation of the transformer blocks' linear layers (truncated normal,
+    std 0.02; zero bias)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+
+
 class PatchEmbed(nn.Module):
     """Non-overlapping conv from pixels (or stem features) to tokens: [N,C,H,W] -> [N,hw,D]."""
 
@@ -196,10 +205,7 @@ class ViTEncoder(nn.Module):
     def _init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
-        for m in self.blocks.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        init_linears_(self.blocks)
         nn.init.zeros_(self.guidance_embed.proj.weight)
         if self.observation_embed is not None:
             nn.init.zeros_(self.observation_embed.proj.weight)
