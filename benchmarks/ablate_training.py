@@ -1,5 +1,6 @@
 """What each change of the cpu-long recipe does, at a short equal budget. Writes JSON
-(default benchmarks/results/training_ablation.json) after every row; rerunning resumes
+(default runs/benchmarks/training_ablation.json;
+benchmarks/results/ holds the committed copy) after every row; rerunning resumes
 (finished rows are kept, an interrupted training run continues from its checkpoint).
 
     .venv/bin/python benchmarks/ablate_training.py --diverse data/diverse --template data/cpu \
@@ -34,8 +35,8 @@ from amodal_depth.evaluate import evaluate
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.runs import load_run
 from amodal_depth.train import train
+from common import ROOT, add_out, check_dataset, run  # benchmarks/ is this script's directory
 
-ROOT = Path(__file__).resolve().parent.parent
 VARIANT = "ade_mha"
 ROWS: dict[str, dict] = {
     "cpu_long_recipe": {},
@@ -96,9 +97,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     ap.add_argument("--max-images", type=int, default=100, help="images scored per set")
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/training_ablation.json")
+    add_out(ap, "training_ablation.json")
     ap.add_argument("--table", action="store_true", help="print the markdown table of --out")
     a = ap.parse_args()
+    for d in (a.diverse, a.template, a.shifted):
+        check_dataset(d)
     if a.table:
         print(markdown_table(json.loads(a.out.read_text())))
         return
@@ -144,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

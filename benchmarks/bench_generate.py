@@ -5,7 +5,8 @@ imports, rendering, PNG writing, manifest); the steady-state rate with the worke
 already started (start-up timed on its own); and the CPU time per sample, with the rate the
 workers would reach if each had a core to itself (`cpu_bound_samples_per_s` = workers /
 CPU time per sample), which is what the wall-clock rate shows on an idle machine and does
-not depend on other jobs. Writes benchmarks/results/generate.json.
+not depend on other jobs. Writes --out (default
+runs/benchmarks/generate.json; the committed copy is benchmarks/results/generate.json).
 
     .venv/bin/python benchmarks/bench_generate.py [--num 200] [--workers 1 2]
 """
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 from amodal_depth.data import generate as gen
+from amodal_depth.fileio import atomic_write_text
+from common import add_out, run  # benchmarks/ is this script's directory
 
 
 def _warm(_: int) -> int:
@@ -71,7 +74,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--num", type=int, default=200)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate.json"))
+    add_out(p, "generate.json")
     a = p.parse_args()
     cfg = gen.GeneratorConfig(width=224, height=168, num_objects=3)
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -103,10 +106,9 @@ def main() -> None:
         },
         "results": results,
     }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    atomic_write_text(a.out, json.dumps(out, indent=2) + "\n")
     print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

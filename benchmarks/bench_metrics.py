@@ -1,5 +1,5 @@
-"""Time the metrics (docs/metrics.md) and the evaluation loop; write
-benchmarks/results/metrics.json.
+"""Time the metrics (docs/metrics.md) and the evaluation loop; write --out (default
+runs/benchmarks/metrics.json; the committed copy is benchmarks/results/metrics.json).
 
     .venv/bin/python benchmarks/bench_metrics.py [--data DIR] [--split test]
 
@@ -26,6 +26,7 @@ from typing import Any
 from amodal_depth.data.format import atomic_write_json, read_manifest, read_sample, split_ids
 from amodal_depth.evaluate import evaluate
 from amodal_depth.metrics import consistency_metrics, depth_metrics, static_mask
+from common import add_out, check_dataset, run  # benchmarks/ is this script's directory
 
 
 def _median_ms(fn: Any, repeats: int, clock: Any = time.perf_counter) -> float:
@@ -62,8 +63,10 @@ def main() -> int:
     ap.add_argument("--num", type=int, default=300, help="samples to generate without --data")
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--max-model-images", type=int, default=16)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "metrics.json")
+    add_out(ap, "metrics.json")
     a = ap.parse_args()
+    if a.data is not None:
+        check_dataset(a.data)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = a.data
@@ -131,4 +134,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

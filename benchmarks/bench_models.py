@@ -1,7 +1,7 @@
 """Speed of every variant at the `cpu` preset size, against this machine's matmul speed.
 
-Writes benchmarks/results/models.json and the table between the `models` markers of
-docs/benchmarks.md. Per variant:
+Writes --out (default runs/benchmarks/models.json) and, with --doc docs/benchmarks.md, the
+table between that file's `models[-TAG]` markers. Per variant:
   * train_images_per_s: optimiser steps (forward, loss, backward, clip, AdamW) on random
     tensors of the preset's batch and size, after warm-up steps (data loading excluded);
   * predict_latency_s: median wall time of one `predict_layers` call, one image, K layers;
@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -39,8 +40,8 @@ from amodal_depth.data.format import atomic_write_json
 from amodal_depth.losses import LossWeights, layered_depth_loss
 from amodal_depth.models import build_guidance, build_model, get_variant, normalize_image
 from amodal_depth.train import _param_groups
+from common import add_out, run  # benchmarks/ is this script's directory
 
-ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- models:begin -->", "<!-- models:end -->"
 
 
@@ -210,7 +211,7 @@ def write_table(res: dict, path: Path) -> None:
         "",
         "Utilisation = achieved FLOP/s ÷ matmul FLOP/s; training FLOPs = 3 × forward. "
         "FlopCounterMode counts matmuls and convolutions only, so elementwise work (GELU, "
-        "norms, the loss's sort-based median) is time without counted FLOPs.",
+        "norms, the loss's medians) is time without counted FLOPs.",
     ]
     # One block per preset set, so a cpu-long timing does not replace the cpu table.
     tag = "" if res.get("presets", ["cpu"]) == ["cpu"] else "-" + "-".join(res["presets"])
@@ -239,8 +240,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5, help="timed training steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
     ap.add_argument("--repeats", type=int, default=5, help="timed predict_layers calls")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "models.json")
-    ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    add_out(ap, "models.json")
+    ap.add_argument(
+        "--doc",
+        type=Path,
+        default=None,
+        help="also write the table into this markdown file (docs/benchmarks.md)",
+    )
     ap.add_argument(
         "--tag", default=None,
         help="name of this run's block in --doc (default: from the presets), so that a run "
@@ -260,10 +266,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "command": "python benchmarks/bench_models.py"
-        + (f" --variants {' '.join(a.variants)}" if a.variants != list(VARIANTS) else "")
-        + (f" --presets {' '.join(a.presets)}" if a.presets != ["cpu"] else "")
-        + (f" --tag {a.tag}" if a.tag else ""),
+        "command": " ".join(["python benchmarks/bench_models.py", *sys.argv[1:]]),
         "tag": a.tag,
         "model": f"{m.encoder}, conv_stem={m.conv_stem}",
         "size": f"{cfg.width}x{cfg.height}",
@@ -277,11 +280,11 @@ def main() -> None:
         "one_ade_pass_latency_s": one_pass,
         "late_guidance_vs_ade": ratios(variants, one_pass),
     }
-    a.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.out, res)
-    write_table(res, a.doc)
+    if a.doc is not None:
+        write_table(res, a.doc)
     print(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -30,6 +30,7 @@ from amodal_depth.models import load_model
 from amodal_depth.predict import align_layers
 from amodal_depth.reconstruct import InverseDepthFit, fuse_layers, to_metric, write_ply
 from amodal_depth.reconstruct.metrics3d import reconstruction_metrics
+from common import check_dataset, run  # benchmarks/ is this script's directory
 
 KEYS = ("chamfer_l1", "fscore_5cm", "hidden_completeness_5cm", "hidden_completeness_10cm",
         "visible_fscore_5cm")  # fmt: skip
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--weights", default="weights/model.safetensors")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    check_dataset(a.data)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = load_model(a.weights)
     m = read_manifest(a.data)
@@ -90,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal_depth.fileio import atomic_write_text
+from common import run  # benchmarks/ is this script's directory
+
 ROOT = Path(__file__).resolve().parents[1]
 ROOM = ROOT / "examples" / "room"
 MAX_REQUESTS = 64
@@ -255,10 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(text + "\n")
+        atomic_write_text(a.out, text + "\n")
     return 0 if result["all_answered"] else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -1,5 +1,5 @@
 """Where does a model's depth error lie? Writes JSON (default
-benchmarks/results/error_breakdown.json).
+runs/benchmarks/error_breakdown.json; the committed copy is in benchmarks/results/).
 
     .venv/bin/python benchmarks/error_breakdown.py --weights W.safetensors \
         --data DIR [DIR ...] [--split test] [--max-images 100] [--out JSON]
@@ -27,8 +27,8 @@ from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.metrics import aligned_depth, valid_depth
 from amodal_depth.models.checkpoints import load_model
+from common import add_out, check_dataset, run  # benchmarks/ is this script's directory
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPTH_BINS = (0.0, 2.0, 4.0, 8.0, np.inf)
 
 
@@ -99,8 +99,10 @@ def main() -> None:
     ap.add_argument("--data", required=True, nargs="+", type=Path)
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-images", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/error_breakdown.json")
+    add_out(ap, "error_breakdown.json")
     a = ap.parse_args()
+    for d in a.data:
+        check_dataset(d)
     result = {
         "command": f"python benchmarks/error_breakdown.py --weights {a.weights} --data "
         + " ".join(map(str, a.data))
@@ -113,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from amodal_depth.fileio import atomic_write_json
+from common import add_out, check_dataset, run  # benchmarks/ is this script's directory
 
-ROOT = Path(__file__).resolve().parent.parent
 NUMERIC = ("camera_height_m", "pitch_deg", "hfov_deg", "abs_roll_deg", "noise_std")
 GROUPED = ("shadows", "o1_family")
 
@@ -89,10 +89,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--csv", type=Path, nargs="+", required=True, help="evaluate's per-image CSVs")
-    ap.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "error_by_scene.json"
-    )
+    add_out(ap, "error_by_scene.json")
     a = ap.parse_args()
+    check_dataset(a.data)
     res = {"data": str(a.data), "models": {str(c): breakdown(a.data, per_image(c)) for c in a.csv}}
     atomic_write_json(a.out, res)
     for name, b in res["models"].items():
@@ -107,4 +106,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

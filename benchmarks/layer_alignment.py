@@ -1,5 +1,5 @@
-"""Does `predict`'s layer alignment help a reconstruction? Writes
-benchmarks/results/layer_alignment.json.
+"""Does `predict`'s layer alignment help a reconstruction? Writes --out
+(default runs/benchmarks/layer_alignment.json; the committed copy is in benchmarks/results/).
 
     .venv/bin/python benchmarks/layer_alignment.py --data DIR --weights A.safetensors [B ...]
 
@@ -34,6 +34,7 @@ from amodal_depth.metrics import (
 )
 from amodal_depth.models.checkpoints import load_model
 from amodal_depth.predict import align_layers
+from common import add_out, check_dataset, run  # benchmarks/ is this script's directory
 
 PROTOCOLS = ("per_layer_fit", "layer1_raw", "layer1_aligned")
 KEYS = ("rmse", "abs_rel", "delta_1_05", "delta1")
@@ -89,10 +90,9 @@ def main() -> None:
     ap.add_argument("--weights", required=True, nargs="+", type=Path)
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-images", type=int, default=None)
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "layer_alignment.json"
-    )
+    add_out(ap, "layer_alignment.json")
     a = ap.parse_args()
+    check_dataset(a.data)
     results = [score_model(w, a.data, a.split, a.max_images) for w in a.weights]
     doc = {"data": str(a.data), "split": a.split, "host": platform.node(), "models": results}
     atomic_write_json(a.out, doc)
@@ -100,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

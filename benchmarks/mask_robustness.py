@@ -1,5 +1,5 @@
 """How much do the layers move when the masks are imprecise? Writes JSON (default
-benchmarks/results/mask_robustness.json).
+runs/benchmarks/mask_robustness.json; the committed copy is in benchmarks/results/).
 
     .venv/bin/python benchmarks/mask_robustness.py --data DIR --weights A.safetensors [B ...] \
         [--split test] [--max-images 100] [--out JSON]
@@ -31,8 +31,7 @@ from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.metrics import aligned_depth, depth_metrics, region_masks, valid_depth
 from amodal_depth.models.checkpoints import load_model
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import add_out, check_dataset, run  # benchmarks/ is this script's directory
 
 
 def _disk(r: int) -> np.ndarray:
@@ -103,8 +102,9 @@ def main() -> None:
     ap.add_argument("--weights", required=True, nargs="+", type=Path)
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-images", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mask_robustness.json")
+    add_out(ap, "mask_robustness.json")
     a = ap.parse_args()
+    check_dataset(a.data)
     result = {
         "command": "python benchmarks/mask_robustness.py "
         + " ".join(
@@ -119,4 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

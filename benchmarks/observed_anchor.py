@@ -28,6 +28,7 @@ from amodal_depth.models.observation import (
     inverse_observation,
 )
 from amodal_depth.references import object_fill
+from common import check_dataset, run  # benchmarks/ is this script's directory
 
 
 def main() -> None:
@@ -38,6 +39,7 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    check_dataset(a.data)
     m = read_manifest(a.data)
     ids = split_ids(m, a.split, a.data)[: a.max_images]
     models = {w: load_model(w) for w in a.weights}
@@ -84,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,8 +17,10 @@ import argparse
 import json
 from pathlib import Path
 
+from amodal_depth.errors import UserError
 from amodal_depth.evaluate import evaluate_cli
 from amodal_depth.fileio import atomic_write_text
+from common import check_dataset, run  # benchmarks/ is this script's directory
 
 
 def _rows(rgb: str, rgbd: str | None) -> list[tuple[str, dict]]:
@@ -71,6 +73,10 @@ def main() -> None:
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    for spec in a.set:  # every dataset checked before the first evaluate call
+        if "=" not in spec or ":" not in spec:
+            raise UserError(f"--set {spec!r}: expected NAME=DATA:SPLIT (template=data/cpu:test)")
+        check_dataset(spec.split("=", 1)[1].rsplit(":", 1)[0])
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -110,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

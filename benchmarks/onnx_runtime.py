@@ -1,5 +1,5 @@
 """Is ONNX Runtime faster than PyTorch for our model on this CPU? Writes JSON (default
-benchmarks/results/onnx_runtime.json).
+runs/benchmarks/onnx_runtime.json; the committed copy is in benchmarks/results/).
 
     .venv/bin/pip install onnx onnxruntime onnxscript   # not project dependencies
     .venv/bin/python benchmarks/onnx_runtime.py [--weights weights/model.safetensors]
@@ -29,8 +29,7 @@ from amodal_depth.config import preset
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.models import build_guidance, build_model, normalize_image
 from amodal_depth.models.checkpoints import load_model
-
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, add_out, run  # benchmarks/ is this script's directory
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -89,9 +88,7 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu-long", help="preset of the --variants models")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "onnx_runtime.json"
-    )
+    add_out(ap, "onnx_runtime.json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = [compare(str(a.weights), load_model(a.weights), a.repeats, a.threads)]
@@ -122,4 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

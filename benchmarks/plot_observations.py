@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 from amodal_depth.data.format import read_manifest, read_sample, split_ids  # noqa: E402
 from amodal_depth.data.observe import simulate_observation  # noqa: E402
 from amodal_depth.fileio import atomic_path  # noqa: E402
+from common import check_dataset, run  # benchmarks/ is this script's directory
 
 
 def _show(ax, inv: np.ndarray, valid: np.ndarray, title: str) -> None:
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--index", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    check_dataset(a.data)
     m = read_manifest(a.data)
     s = read_sample(a.data, split_ids(m, a.split, a.data)[a.index], m)
     d1 = s.depth[0]
@@ -61,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

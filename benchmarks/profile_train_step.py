@@ -15,6 +15,7 @@ from torch.profiler import ProfilerActivity, profile
 from amodal_depth.config import PRESETS, VARIANTS, preset
 from amodal_depth.models import build_guidance, build_model, normalize_image
 from bench_models import _batch  # benchmarks/ is this script's directory
+from common import run
 
 
 def main() -> None:
@@ -36,4 +37,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -51,6 +51,7 @@ from amodal_depth.reconstruct import (
     write_glb,
     write_ply,
 )
+from common import check_dataset, run  # benchmarks/ is this script's directory
 
 REPORT = (
     "chamfer_l1",
@@ -284,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--picture-only", action="store_true", help="only the picture, no JSON")
     ap.add_argument("--picture-index", type=int, default=0, help="test image of the picture")
     a = ap.parse_args(argv)
+    for d in a.data:
+        check_dataset(d)
     torch.set_num_threads(1)
     MAX_QUERIES[0] = a.max_queries or None
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -325,4 +328,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)
