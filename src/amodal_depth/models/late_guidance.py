@@ -3,20 +3,23 @@
 The other variants run the encoder and the DPT head once per (image, layer) pair, so K layers
 cost K passes although most of the work - understanding the RGB image - is the same for all
 of them. Here the image goes through the encoder and the head once (without guidance), and
-each layer's guidance enters late, in two cheap places:
+each layer's guidance enters late, at three small levels:
 
 * **tokens**: the last encoder output plus the layer's guidance patch embedding
-  (`pretrained.guidance_embed`) goes through one extra transformer block per layer, so the
-  layer can carry depth context into the region of the objects it removes (the coarse,
-  global part of amodal completion). Projected to `width` channels, the K layers of an image
-  then attend to each other at every token position (`CrossLayerExchange`, as
-  ade_multibatch does at its decoder levels).
-* **finest decoder level**: that per-layer code, upsampled, plus the shared finest features
-  and the guidance at that resolution, goes through one residual conv unit of `width`
-  channels (sharp outlines of the hidden parts), and a zero-initialised 1x1 conv turns it into
-  a one-channel correction of the head's output before its last ReLU, upsampled bilinearly
-  to the input size (all the per-layer work stays at the finest decoder level: a per-layer
-  tensor of 32 channels at the input size cost as much time as the convolutions saved).
+  (`pretrained.guidance_embed`) goes through `LATE_BLOCKS` extra transformer blocks per
+  layer, so the layer can carry depth context into the region of the objects it removes (the
+  coarse, global part of amodal completion). Projected to `LATE_COARSE_WIDTH` channels, the K
+  layers of an image then attend to each other at every token position
+  (`CrossLayerExchange`, as ade_multibatch does at its decoder levels).
+* **twice the token grid**: upsampled, plus the guidance pooled to that grid, through one
+  residual conv unit of `LATE_COARSE_WIDTH` channels (the shape of the hidden parts, where
+  convolutions cost little).
+* **finest decoder level**: projected to `LATE_WIDTH` channels and upsampled, plus the shared
+  finest features and the guidance at that resolution, through one residual conv unit
+  (sharp outlines of the hidden parts); a zero-initialised 1x1 conv turns it into a
+  one-channel correction of the head's output before its last ReLU, upsampled bilinearly to
+  the input size (a per-layer tensor of 32 channels at the input size cost as much time as
+  the convolutions saved).
 
 Because that correction starts at zero, a fresh module leaves every layer equal to the
 image-only prediction: a Depth Anything V2 checkpoint loaded into this variant computes the

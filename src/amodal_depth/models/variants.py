@@ -54,7 +54,7 @@ VARIANTS: dict[str, VariantSpec] = {
         VariantSpec("ade_late_guidance", False, False, False, False, False,
                     label="ADE + Late Guidance (ours)",
                     summary="the image encoded and decoded once; each layer's masks enter "
-                    "late (one token block, the finest decoder level), the K layers attend "
+                    "late (two token blocks, small per-layer decoder units), the K layers attend "
                     "to each other there: K layers for about the cost of one pass",
                     late_guidance=True),
     )
