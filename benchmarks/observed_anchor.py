@@ -4,10 +4,14 @@
         --max-images 40 --weights weights/model.safetensors \
         --out benchmarks/results/observed_anchor.json
 
-For each image the model gets the true layer-1 depth as observation (`--observed gt`);
-its layers are fitted to it (models/observation.py) with `anchor=False` and `anchor=True`;
-the hidden part of o_k (k >= 2, true amodal_k and not visible_k, valid truth) is scored in
-metres without alignment, beside the `object_fill` reference. Chosen on val, not test.
+For each image the model gets the true layer-1 depth as observation (`--observed gt`, or
+`gt-corrupted`: the simulated sensor of `evaluate --observed`); its layers are fitted to it
+(models/observation.py) without anchoring (`none`), with one median ratio per object
+(`median`, sigma 0) and with the smooth ratio field at each sigma of `--sigmas` (`field`,
+sigma a share of the short side); the hidden part of o_k (k >= 2, true amodal_k and not
+visible_k, valid truth) is scored in metres without alignment, beside the `object_fill`
+reference given the same observation. Per variant: mean and median over layers of the
+per-layer RMSE, and the RMSE pooled over all hidden pixels. Chosen on val, not test.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from amodal_depth.data.format import read_manifest, read_sample, split_ids
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.models.checkpoints import load_model
 from amodal_depth.models.observation import (
+    ANCHOR_SIGMA,
     check_observation,
     fit_to_observation,
     inverse_observation,
 )
+from amodal_depth.observations import ObservedSource
 from amodal_depth.references import object_fill
 from common import check_dataset, run  # benchmarks/ is this script's directory
 
@@ -37,32 +43,47 @@ def main() -> None:
     ap.add_argument("--split", default="val")
     ap.add_argument("--max-images", type=int, default=40)
     ap.add_argument("--weights", nargs="+", required=True)
+    ap.add_argument("--observed", choices=("gt", "gt-corrupted"), default="gt")
+    ap.add_argument(
+        "--sigmas", type=float, nargs="+", default=[ANCHOR_SIGMA],
+        help=f"field sigmas to score, shares of the short side (default {ANCHOR_SIGMA})",
+    )  # fmt: skip
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    observe = ObservedSource(a.observed)
     check_dataset(a.data)
     m = read_manifest(a.data)
     ids = split_ids(m, a.split, a.data)[: a.max_images]
     models = {w: load_model(w) for w in a.weights}
+    anchors = {"none": None, "median": 0.0, **{f"field sigma={x:g}": x for x in a.sigmas}}
     scores: dict[str, list[float]] = {}
+    pooled: dict[str, list[float]] = {}  # squared-error sum, pixel count
     for sid in ids:
         s = read_sample(a.data, sid, m)
-        d1 = s.depth[0]
-        h, w = d1.shape
-        valid = check_observation(d1, h, w, "depth")
-        inv = inverse_observation(d1, valid, "depth")
-        preds = {"object_fill": object_fill(s)}
+        obs, _ = observe(s)
+        h, w = obs.shape
+        valid = check_observation(obs, h, w, "depth")
+        inv = inverse_observation(obs, valid, "depth")
+        depth_seen = np.concatenate([np.where(valid, obs, 0)[None], s.depth[1:]])
+        fill_input = {"depth": depth_seen, "amodal": s.amodal, "visible": s.visible}
+        preds = {"object_fill": object_fill(fill_input)}
         for name, model in models.items():
             disp = model.predict_batch(s.rgb[None], s.amodal[None], (inv[None], valid[None]))[0]
-            for anchor in (False, True):
-                out, _ = fit_to_observation(disp, inv, valid, s.amodal, "depth", anchor)
-                preds[f"{name} anchor={anchor}"] = out
-        for k in range(1, d1.shape[0] if d1.ndim == 3 else s.depth.shape[0]):
+            for label, sigma in anchors.items():
+                out, _ = fit_to_observation(
+                    disp, inv, valid, s.amodal, "depth", sigma is not None, sigma or 0.0
+                )
+                preds[f"{name} {label}"] = out
+        for k in range(1, s.depth.shape[0]):
             hid = s.amodal[k] & ~s.visible[k] & (s.depth[k] > 0)
             if not hid.any():
                 continue
             for name, p in preds.items():
                 err = p[k][hid] - s.depth[k][hid]
                 scores.setdefault(name, []).append(float(np.sqrt(np.mean(err**2))))
+                acc = pooled.setdefault(name, [0.0, 0.0])
+                acc[0] += float(np.sum(err**2))
+                acc[1] += err.size
     result = {
         "command": "benchmarks/observed_anchor.py "
         + " ".join(
@@ -70,6 +91,9 @@ def main() -> None:
                 f"--data {a.data}",
                 f"--split {a.split}",
                 f"--max-images {a.max_images}",
+                f"--observed {a.observed}",
+                "--sigmas",
+                *[f"{x:g}" for x in a.sigmas],
                 "--weights",
                 *a.weights,
             ]
@@ -77,7 +101,12 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "images": len(ids),
         "hidden_rmse_m": {
-            n: {"mean": float(np.mean(v)), "median": float(np.median(v)), "layers": len(v)}
+            n: {
+                "mean": float(np.mean(v)),
+                "median": float(np.median(v)),
+                "pooled": float(np.sqrt(pooled[n][0] / pooled[n][1])),
+                "layers": len(v),
+            }
             for n, v in scores.items()
         },
     }

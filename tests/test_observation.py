@@ -17,6 +17,8 @@ from amodal_depth.errors import UserError
 from amodal_depth.models import build_model
 from amodal_depth.models.checkpoints import init_from_weights, load_model, save_model
 from amodal_depth.models.observation import (
+    ANCHOR_GRID,
+    _anchor_hidden,
     check_observation,
     fit_to_observation,
     observation_input,
@@ -82,6 +84,62 @@ def test_fit_to_observation_recovers_metres_and_disparity_units() -> None:
     assert len(fits) == K
     disp_out, _ = fit_to_observation(disp, 5 * obs_inv, valid, s.amodal, "disparity")
     np.testing.assert_allclose(disp_out, 5 * true_inv, rtol=1e-4)
+
+
+def _anchor_case(h: int, w: int, ratio_left: float, ratio_right: float):
+    """An object whose left half is hidden in rows 0..h/2 and visible below; its predicted
+    depth is `ratio` x too far on the visible part (left / right half of the image), so
+    anchoring must bring the hidden part back by the nearest ratio."""
+    obs_inv = np.full((h, w), 0.5)  # observed: 2 m everywhere
+    ratio = np.where(np.arange(w)[None, :] < w // 2, ratio_left, ratio_right) * np.ones((h, 1))
+    layer = obs_inv / ratio  # predicted inverse depth = observed / ratio (depth x ratio)
+    hidden = np.zeros((h, w), bool)
+    hidden[: h // 2] = True
+    seen = ~hidden
+    return layer, obs_inv, np.ones((h, w), bool), seen, hidden
+
+
+def test_anchoring_with_one_ratio_restores_the_observed_scale() -> None:
+    for sigma in (0.0, 0.05):
+        layer, obs_inv, valid, seen, hidden = _anchor_case(40, 60, 1.6, 1.6)
+        _anchor_hidden(layer, obs_inv, valid, seen, hidden, sigma)
+        np.testing.assert_allclose(layer[hidden], 0.5, rtol=1e-9)  # back at 2 m
+        np.testing.assert_allclose(layer[seen], 0.5 / 1.6)  # visible part untouched
+
+
+def test_anchoring_field_follows_the_nearest_part_of_the_band() -> None:
+    # Left half 2x too far, right half right: one median ratio cannot serve both; the field
+    # corrects the hidden pixels above each half by that half's ratio.
+    layer, obs_inv, valid, seen, hidden = _anchor_case(40, 80, 2.0, 1.0)
+    median_only = layer.copy()
+    _anchor_hidden(median_only, obs_inv, valid, seen, hidden, 0.0)
+    _anchor_hidden(layer, obs_inv, valid, seen, hidden, 0.05)
+    near_left, near_right = (slice(15, 20), slice(2, 12)), (slice(15, 20), slice(68, 78))
+    np.testing.assert_allclose(layer[near_left], 0.5, rtol=0.05)
+    np.testing.assert_allclose(layer[near_right], 0.5, rtol=0.05)
+    err_field = np.abs(1 / layer[hidden] - 2.0).mean()
+    err_median = np.abs(1 / median_only[hidden] - 2.0).mean()
+    assert err_field < 0.8 * err_median
+
+
+def test_anchoring_field_of_a_large_image_matches_the_full_resolution_field(monkeypatch) -> None:
+    import amodal_depth.models.observation as observation
+
+    big = _anchor_case(8 * 40, 8 * 80, 2.0, 1.0)
+    full = tuple(x.copy() for x in big)
+    assert 8 * 40 > ANCHOR_GRID  # `big` takes the reduced-grid path
+    _anchor_hidden(*big, 0.05)
+    monkeypatch.setattr(observation, "ANCHOR_GRID", 10_000)
+    _anchor_hidden(*full, 0.05)
+    np.testing.assert_allclose(big[0], full[0], rtol=0.02)
+
+
+def test_anchoring_without_observed_visible_pixels_leaves_the_layer() -> None:
+    layer, obs_inv, valid, seen, hidden = _anchor_case(40, 60, 1.6, 1.6)
+    valid[:] = hidden  # the sensor saw nothing of the object's visible part
+    before = layer.copy()
+    _anchor_hidden(layer, obs_inv, valid, seen, hidden)
+    np.testing.assert_array_equal(layer, before)
 
 
 @pytest.mark.parametrize(
