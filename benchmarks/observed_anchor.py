@@ -7,8 +7,9 @@
 For each image the model gets the true layer-1 depth as observation (`--observed gt`, or
 `gt-corrupted`: the simulated sensor of `evaluate --observed`); its layers are fitted to it
 (models/observation.py) without anchoring (`none`), with one median ratio per object
-(`median`, sigma 0) and with the smooth ratio field at each sigma of `--sigmas` (`field`,
-sigma a share of the short side); the hidden part of o_k (k >= 2, true amodal_k and not
+(`median`, sigma 0), with the smooth ratio field at each sigma of `--sigmas` (`field`,
+sigma a share of the short side), and with that field blended with the plane of the
+object's observed visible depth (`field+plane`, the default of models/observation.py); the hidden part of o_k (k >= 2, true amodal_k and not
 visible_k, valid truth) is scored in metres without alignment, beside the `object_fill`
 reference given the same observation. Per variant: mean and median over layers of the
 per-layer RMSE, and the RMSE pooled over all hidden pixels. Chosen on val, not test.
@@ -55,7 +56,10 @@ def main() -> None:
     m = read_manifest(a.data)
     ids = split_ids(m, a.split, a.data)[: a.max_images]
     models = {w: load_model(w) for w in a.weights}
-    anchors = {"none": None, "median": 0.0, **{f"field sigma={x:g}": x for x in a.sigmas}}
+    anchors = {"none": (None, False), "median": (0.0, False)}
+    for x in a.sigmas:
+        anchors[f"field sigma={x:g}"] = (x, False)
+        anchors[f"field+plane sigma={x:g}"] = (x, True)
     scores: dict[str, list[float]] = {}
     pooled: dict[str, list[float]] = {}  # squared-error sum, pixel count
     for sid in ids:
@@ -69,9 +73,9 @@ def main() -> None:
         preds = {"object_fill": object_fill(fill_input)}
         for name, model in models.items():
             disp = model.predict_batch(s.rgb[None], s.amodal[None], (inv[None], valid[None]))[0]
-            for label, sigma in anchors.items():
+            for label, (sigma, plane) in anchors.items():
                 out, _ = fit_to_observation(
-                    disp, inv, valid, s.amodal, "depth", sigma is not None, sigma or 0.0
+                    disp, inv, valid, s.amodal, "depth", sigma is not None, sigma or 0.0, plane
                 )
                 preds[f"{name} {label}"] = out
         for k in range(1, s.depth.shape[0]):

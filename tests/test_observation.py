@@ -19,6 +19,7 @@ from amodal_depth.models.checkpoints import init_from_weights, load_model, save_
 from amodal_depth.models.observation import (
     ANCHOR_GRID,
     _anchor_hidden,
+    _plane_blend,
     check_observation,
     fit_to_observation,
     observation_input,
@@ -132,6 +133,28 @@ def test_anchoring_field_of_a_large_image_matches_the_full_resolution_field(monk
     monkeypatch.setattr(observation, "ANCHOR_GRID", 10_000)
     _anchor_hidden(*full, 0.05)
     np.testing.assert_allclose(big[0], full[0], rtol=0.02)
+
+
+def test_plane_blend_extrapolates_a_face_that_continues_behind_the_occluder() -> None:
+    h, w = 40, 60
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    plane = 0.4 + 0.004 * u + 0.006 * v  # inverse depth of a tilted 3D plane
+    hidden = np.zeros((h, w), bool)
+    hidden[:20, 10:50] = True
+    seen = ~hidden
+    valid = np.ones((h, w), bool)
+    exact = plane.copy()
+    _plane_blend(exact, plane, valid, seen, hidden)  # a prediction already on the plane
+    np.testing.assert_allclose(exact, plane, rtol=1e-9)
+    flat = np.where(hidden, 0.5, plane)  # the model flattened the hidden part
+    _plane_blend(flat, plane, valid, seen, hidden)
+    np.testing.assert_allclose(flat[hidden], np.sqrt(0.5 * plane[hidden]), rtol=1e-9)
+    np.testing.assert_array_equal(flat[seen], plane[seen])  # the visible part is untouched
+    line = np.where(hidden, 0.5, plane)
+    one_row = np.zeros((h, w), bool)
+    one_row[25] = True  # observed pixels on one line do not determine a plane
+    _plane_blend(line, plane, one_row, seen, hidden)
+    np.testing.assert_array_equal(line[hidden], 0.5)
 
 
 def test_anchoring_without_observed_visible_pixels_leaves_the_layer() -> None:
