@@ -2,17 +2,18 @@
 
     .venv/bin/python benchmarks/observed_anchor.py --data data/cpu --split val \
         --max-images 40 --weights weights/model.safetensors \
-        --out benchmarks/results/observed_anchor.json
+        --out benchmarks/results/observed_anchor_cpu_val.json
 
 For each image the model gets the true layer-1 depth as observation (`--observed gt`, or
 `gt-corrupted`: the simulated sensor of `evaluate --observed`); its layers are fitted to it
 (models/observation.py) without anchoring (`none`), with one median ratio per object
 (`median`, sigma 0), with the smooth ratio field at each sigma of `--sigmas` (`field`,
 sigma a share of the short side), and with that field blended with the plane of the
-object's observed visible depth (`field+plane`, the default of models/observation.py); the hidden part of o_k (k >= 2, true amodal_k and not
-visible_k, valid truth) is scored in metres without alignment, beside the `object_fill`
-reference given the same observation. Per variant: mean and median over layers of the
-per-layer RMSE, and the RMSE pooled over all hidden pixels. Chosen on val, not test.
+object's observed visible depth (`field+plane`, the default of models/observation.py).
+The hidden part of o_k (k >= 2, true amodal_k and not visible_k, valid truth) is scored in
+metres without alignment, beside the `object_fill` reference given the same observation.
+Per variant: mean and median over layers of the per-layer RMSE, and the RMSE pooled over
+all hidden pixels. Chosen on val, not test.
 """
 
 from __future__ import annotations

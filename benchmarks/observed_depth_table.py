@@ -1,12 +1,13 @@
-"""The observed-depth table of docs/results/observed-depth.md: evaluate runs, then a table.
+"""The tables of docs/results/observed-depth-tables.md: evaluate calls, then the tables.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/observed_depth_table.py \
         --set template=data/cpu:test --set shifted=data/shifted:test --max-images 200 \
-        --rgb weights/model.safetensors --rgbd runs/rgbd/model.safetensors \
-        --work runs/observed_table --out docs/results/observed-depth.md
+        --rgb weights/model.safetensors [--rgbd RGBD_RUN/model.safetensors] \
+        --work runs/observed_table --out docs/results/observed-depth-tables.md
 
 Each row is one `amodal-depth evaluate` call (its command is printed in the table); the
-JSON of each is kept in --work, and a rerun skips those that exist (resumable). Hidden =
+JSON of each is kept in --work under the row's label (NAME_row_label.json), and a rerun skips
+those that exist (resumable). Hidden =
 the `invisible` region (o_k's hidden part, k >= 2); metric rows are scored without any
 alignment to the truth.
 """
@@ -30,6 +31,10 @@ def _rows(rgb: str, rgbd: str | None) -> list[tuple[str, dict]]:
         ("visible_only, true depth", {"reference": "visible_only", "observed": "gt"}),
         ("RGB-only weights, no depth (aligned to truth)", {"weights": rgb}),
         ("RGB-only weights + true depth", {"weights": rgb, "observed": "gt"}),
+        (
+            "RGB-only weights + true depth, aligned to truth",
+            {"weights": rgb, "observed": "gt", "align_to_gt": True},
+        ),
         ("RGB-only weights + sensor depth", {"weights": rgb, "observed": "gt-corrupted"}),
     ]
     if rgbd:
@@ -46,6 +51,11 @@ def _rows(rgb: str, rgbd: str | None) -> list[tuple[str, dict]]:
             ),
         ]
     return rows
+
+
+def _slug(label: str) -> str:
+    """A row's file name in --work: its label in lower-case words joined by '_'."""
+    return "_".join("".join(c if c.isalnum() else " " for c in label.lower()).split())
 
 
 def _command(data: str, split: str, n: int | None, kw: dict, out: Path) -> str:
@@ -87,11 +97,12 @@ def main() -> None:
         "sources and the scoring are in [../observed-depth.md](../observed-depth.md): rows",
         "with a metric observation (true or sensor depth) are scored in metres **without any",
         "alignment** to the truth, unless the row says otherwise. Hidden = o_k's hidden part",
-        "(layers 2..K); all = every valid pixel of every layer. `RGB-D weights` is the",
-        "`--observed-depth` fine-tune of the shipped weights (`runs/rgbd`, not shipped: on",
-        "val it was worse on the hidden parts than the RGB-only weights with the same fit).",
+        "(layers 2..K); all = every valid pixel of every layer. `RGB-only weights` =",
+        f"`{a.rgb}`.",
         "",
     ]
+    if a.rgbd:
+        lines[-1:-1] = [f"`RGB-D weights` = `{a.rgbd}`, a model that reads the depth map."]
     for spec in a.set:
         name, rest = spec.split("=", 1)
         data, split = rest.rsplit(":", 1)
@@ -99,8 +110,8 @@ def main() -> None:
         lines += ["| predictor | images | hidden RMSE (m) ↓ | hidden AbsRel ↓ | hidden δ1.05 ↑ | "
                   "all RMSE (m) ↓ | all δ1 ↑ |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         commands = []
-        for i, (label, kw) in enumerate(_rows(a.rgb, a.rgbd)):
-            out = work / f"{name}_{i:02d}.json"
+        for label, kw in _rows(a.rgb, a.rgbd):
+            out = work / f"{name}_{_slug(label)}.json"
             if not out.is_file():
                 evaluate_cli(data=data, split=split, out=out, max_images=a.max_images, **kw)
             r = json.loads(out.read_text())

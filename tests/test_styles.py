@@ -18,8 +18,11 @@ from amodal_depth.data.objects import TEX_RINGS, TEXTURES, ObjectLibrary
 from amodal_depth.data.render import Renderer, WorldMesh
 from amodal_depth.data.styles import (
     DIVERSE,
+    EVALUATION_ONLY,
+    FACTOR_STYLES,
     FAMILIES_DIVERSE,
     FAMILIES_SHIFTED_ONLY,
+    SHIFT_FACTORS,
     SHIFTED,
     TEXTURES_SHIFTED_ONLY,
     draw,
@@ -194,3 +197,29 @@ def test_cli_shifted_set_is_all_test(tmp_path: Path) -> None:
                  "--style", "shifted"]) == 0  # fmt: skip
     splits = json.loads((out / "manifest.json").read_text())["splits"]
     assert len(splits["test"]) == 3 and not splits["train"] and not splits["val"]
+
+
+def test_shift_factors_split_the_shifted_style_into_its_single_changes() -> None:
+    """Each shifted-<factor> style is diverse with exactly its group of fields from shifted;
+    together the groups cover every field in which shifted differs from diverse."""
+    fields = [f for f in DIVERSE.to_dict() if f != "name"]
+    differ = {f for f in fields if getattr(DIVERSE, f) != getattr(SHIFTED, f)}
+    assert set().union(*SHIFT_FACTORS.values()) == differ
+    for factor, group in SHIFT_FACTORS.items():
+        style = FACTOR_STYLES[f"shifted-{factor}"]
+        assert style.name == f"shifted-{factor}" and style.name in EVALUATION_ONLY
+        for f in fields:
+            expected = SHIFTED if f in group else DIVERSE
+            assert getattr(style, f) == getattr(expected, f), (factor, f)
+
+
+def test_cli_factor_style_renders_an_all_test_set(tmp_path: Path) -> None:
+    out = tmp_path / "lens"
+    assert main(["data", "generate", "--out", str(out), "--num", "2", "--size", "64x48",
+                 "--style", "shifted-lens"]) == 0  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["generator"]["style"] == "shifted-lens"
+    assert len(manifest["splits"]["test"]) == 2
+    for sid in manifest["splits"]["test"]:
+        hfov = json.loads((out / SAMPLES_DIR / sid / "meta.json").read_text())["hfov_deg"]
+        assert not 40.0 <= hfov <= 100.0  # the lens moved out of diverse's range

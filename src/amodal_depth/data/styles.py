@@ -6,7 +6,9 @@ entry here and its code path is unchanged. `diverse` is the training distributio
 `shifted` a held-out evaluation distribution: wherever a quantity can lie outside the
 training range it does (field of view, principal point offset, roll, camera height,
 ambient level, light colours), and it draws object families and a texture family that
-`diverse` never draws. Every range is a tuple of intervals (a union); a value is drawn
+`diverse` never draws. `shifted-<factor>` (lens, camera, tilt, light, texture, noise,
+objects) is `diverse` with only that one group of `shifted`'s ranges: evaluation-only sets
+that separate the causes of the shifted set's difficulty. Every range is a tuple of intervals (a union); a value is drawn
 uniformly from the union (an interval is chosen with probability proportional to its
 length).
 """
@@ -21,7 +23,6 @@ import numpy as np
 
 Ranges = tuple[tuple[float, float], ...]
 
-STYLE_NAMES = ("template", "diverse", "shifted")
 
 # Object families (ObjectLibrary.sample_styled) and texture families (objects.TEXTURES).
 FAMILIES_DIVERSE = ("furniture", "primitive", "composite", "mesh")
@@ -159,9 +160,31 @@ SHIFTED = dataclasses.replace(
     families=(("torus", 1.0), ("tower", 1.0), ("capsule", 1.0), ("mesh", 1.0)),
 )
 
-STYLES: dict[str, Style] = {"diverse": DIVERSE, "shifted": SHIFTED}
+SHIFT_FACTORS: dict[str, tuple[str, ...]] = {
+    "lens": ("hfov_deg",),
+    "camera": ("camera_height", "pitch_deg"),
+    "tilt": ("roll_deg", "principal_offset"),
+    "light": ("light_hue", "light_saturation", "ambient"),
+    "texture": ("textures",),
+    "noise": ("noise_std",),
+    "objects": ("families",),
+}
+"""The groups of fields in which SHIFTED differs from DIVERSE. `shifted-<factor>` is DIVERSE
+with one group taken from SHIFTED: a controlled set that says how much of the shifted set's
+difficulty that one change brings (benchmarks/shift_factors.py)."""
 
-EVALUATION_ONLY = ("shifted",)
+FACTOR_STYLES: dict[str, Style] = {
+    f"shifted-{factor}": dataclasses.replace(
+        DIVERSE, name=f"shifted-{factor}", **{f: getattr(SHIFTED, f) for f in fields}
+    )
+    for factor, fields in SHIFT_FACTORS.items()
+}
+
+STYLES: dict[str, Style] = {"diverse": DIVERSE, "shifted": SHIFTED, **FACTOR_STYLES}
+
+STYLE_NAMES = ("template", *STYLES)
+
+EVALUATION_ONLY = ("shifted", *FACTOR_STYLES)
 """Styles never trained on: every sample of such a dataset is in its test split."""
 
 
