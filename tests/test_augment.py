@@ -12,6 +12,8 @@ from amodal_depth.data.augment import (
     jitter_colour,
     perturb_mask,
     perturb_masks,
+    roll_arrays,
+    roll_window,
 )
 from amodal_depth.data.dataset import AmodalLayersDataset
 from amodal_depth.data.format import Camera
@@ -91,3 +93,56 @@ def test_augmented_items_keep_geometry_and_exact_loss_masks(make_flat_dataset) -
         assert it["camera"][0] >= plain[i]["camera"][0] - 1e-4
     again = AmodalLayersDataset(root, "train", size=(56, 42), seed=1, augment=ALL_ON)
     assert torch.equal(ds[0]["rgb"], again[0]["rgb"])  # a pure function of (seed, epoch, i)
+
+
+def _points(depth: np.ndarray, cam: Camera) -> np.ndarray:
+    """Camera-frame 3D points of the valid pixels of an HxW z-depth map."""
+    v, u = np.nonzero(depth > 0)
+    z = depth[v, u]
+    return np.stack([(u - cam.cx) / cam.fx * z, (v - cam.cy) / cam.fy * z, z], axis=1)
+
+
+def test_roll_is_an_exact_camera_roll_with_no_empty_corners() -> None:
+    """A rolled item shows the same 3D points, rotated about the optical axis: each point
+    keeps its depth, and the window has no pixel from outside the original image."""
+    h, w, angle = 48, 64, 10.0
+    cam = Camera(50.0, 50.0, 33.0, 22.0, w, h)  # principal point off the centre
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    depth = (2.0 + 0.02 * u + 0.01 * v)[None]  # a tilted plane: depth varies per pixel
+    rgb = np.full((h, w, 3), 200, np.uint8)
+    mask = np.zeros((1, h, w), bool)
+    mask[0, 10:30, 20:40] = True
+    rgb2, (depth2, mask2), cam2 = roll_arrays(rgb, (depth, mask), cam, angle)
+    assert rgb2.shape[:2] == depth2.shape[1:] == mask2.shape[1:] == (cam2.height, cam2.width)
+    assert mask2.dtype == bool and 0 < mask2.sum() <= mask.sum() * 1.05
+    assert (depth2 > 0).all()  # no empty corners
+    assert abs(cam2.width / cam2.height - w / h) < 0.1
+    # every rolled pixel is an original 3D point rotated about the optical axis
+    p2 = _points(depth2[0], cam2)
+    t = np.deg2rad(angle)  # OpenCV's positive angle turns the image anticlockwise on screen
+    back = np.array([[np.cos(t), np.sin(t), 0], [-np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    p_orig = p2 @ back  # the same points in the original camera frame
+    u0 = p_orig[:, 0] / p_orig[:, 2] * cam.fx + cam.cx
+    v0 = p_orig[:, 1] / p_orig[:, 2] * cam.fy + cam.cy
+    z_true = 2.0 + 0.02 * u0 + 0.01 * v0
+    assert np.abs(p_orig[:, 2] - z_true).max() < 0.02 * 1.5  # nearest neighbour: < 1 px off
+
+
+def test_roll_window_is_the_whole_image_without_roll() -> None:
+    assert roll_window(64, 48, 31.5, 23.5, 0.0) == (0, 0, 64, 48)
+    u0, v0, w, h = roll_window(64, 48, 31.5, 23.5, 12.0)
+    assert 0.7 < w / 64 < 0.85 and (u0, v0) == ((64 - w) // 2, (48 - h) // 2)
+
+
+def test_dataset_roll_changes_items_only_when_switched_on(make_flat_dataset) -> None:
+    root = make_flat_dataset(num=6, width=64, height=48)
+    plain = AmodalLayersDataset(root, "train", size=(56, 42), seed=1)
+    rolled = AmodalLayersDataset(root, "train", size=(56, 42), seed=1,
+                                 augment=AugmentConfig(roll_deg=15.0, roll_prob=1.0))  # fmt: skip
+    changed = 0
+    for i in range(len(plain)):
+        a, b = plain[i], rolled[i]
+        assert b["rgb"].shape == a["rgb"].shape and b["depth"].shape == a["depth"].shape
+        changed += not torch.equal(a["depth"], b["depth"])
+        assert b["camera"][0] > a["camera"][0]  # the cut window zooms in
+    assert changed == len(plain)

@@ -222,7 +222,10 @@ def _train(a: argparse.Namespace) -> int:
         "lr": a.lr,
         "log_every": a.log_every,
         "warmup_steps": a.warmup_steps,
+        "roll_deg": a.roll_deg,
     }
+    if a.roll_deg is not None and not 0.0 <= a.roll_deg <= 45.0:
+        raise UserError(f"--roll-deg must be in [0, 45] degrees, got {a.roll_deg}")
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run = train(cfg, a.data, a.out, resume=a.resume, device=a.device)
     print(f"trained {cfg.model.variant} ({cfg.preset} preset, {cfg.steps} steps) -> {run}")
@@ -279,6 +282,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "simulated sensor and monocular observations; docs/observed-depth.md)",
     )
     p.add_argument("--warmup-steps", type=int, default=None, help="lr warm-up (preset's)")
+    p.add_argument(
+        "--roll-deg", type=float, default=None,
+        help="camera-roll augmentation: half of the items rotated about the principal point "
+        "by up to +-DEG degrees, cut to the largest window without empty corners (default 0)",
+    )  # fmt: skip
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default cpu")
     p.set_defaults(func=_train)
 

@@ -102,6 +102,10 @@ class TrainConfig:
     crop_min: float = 1.0
     """Random crop-and-rescale: smallest crop side as a share of the image (1.0 = off). It
     varies the field of view and the principal point, which a single-template dataset lacks."""
+    roll_deg: float = 0.0
+    """Camera-roll augmentation: with probability 1/2 the item is rotated about its principal
+    point by up to +-roll_deg degrees and cut to the largest window without empty corners
+    (data/augment.py roll_arrays; exact for square pixels); 0 = off."""
     mask_perturb: float = 0.0
     """Probability that each object's guidance mask is dilated, eroded, boxed, ragged or
     shifted in training (the loss keeps the exact masks); 0 = exact guidance."""

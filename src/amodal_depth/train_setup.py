@@ -71,7 +71,7 @@ def _open_dataset(data: Path, split: str, cfg: TrainConfig, *, train: bool):
     if train:
         augment = AugmentConfig(
             colour=cfg.colour_jitter, crop_min=cfg.crop_min, mask_prob=cfg.mask_perturb,
-            observe=cfg.model.observed_depth,
+            roll_deg=cfg.roll_deg, observe=cfg.model.observed_depth,
         )  # fmt: skip
     return AmodalLayersDataset(
         data, split, size=(cfg.width, cfg.height), hflip=cfg.hflip and train, seed=cfg.seed,

@@ -37,6 +37,10 @@ class AugmentConfig:
     """Probability that an item is cropped (when crop_min < 1)."""
     mask_prob: float = 0.0
     """Probability that each object's guidance mask is perturbed (0 = exact masks)."""
+    roll_deg: float = 0.0
+    """Largest camera roll (degrees) of the roll augmentation (0 = off)."""
+    roll_prob: float = 0.5
+    """Probability that an item is rolled (when roll_deg > 0)."""
     observe: bool = False
     """Give every item a simulated observed depth of its visible scene (data/observe.py):
     `observed_inverse` [H,W] and `observed_valid` [H,W], for models with observed_depth."""
@@ -79,6 +83,47 @@ def crop_window(
 def crop_camera(camera: Camera, u0: int, v0: int, w: int, h: int) -> Camera:
     """Intrinsics of the window (u0, v0, w, h): the principal point moves by the offset."""
     return Camera(camera.fx, camera.fy, camera.cx - u0, camera.cy - v0, w, h)
+
+
+def roll_window(width: int, height: int, cx: float, cy: float, angle_deg: float) -> tuple:
+    """(u0, v0, w, h): the largest window of the image's aspect ratio, centred on the image,
+    that lies inside the image after a rotation by `angle_deg` about (cx, cy) -- so a rolled
+    item has no empty corners. The rotation moves the image centre by at most
+    2 |c - (cx, cy)| sin(angle / 2); the window shrinks by that much on each side."""
+    t = np.deg2rad(abs(angle_deg))
+    scale = min(width / (width * np.cos(t) + height * np.sin(t)),
+                height / (width * np.sin(t) + height * np.cos(t)))  # fmt: skip
+    offset = np.hypot((width - 1) / 2 - cx, (height - 1) / 2 - cy)
+    margin = 2.0 * offset * np.sin(t / 2)
+    scale = max(0.05, scale - 2.0 * margin / min(width, height))
+    w, h = max(2, int(width * scale)), max(2, int(height * scale))
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def roll_arrays(
+    rgb: np.ndarray,
+    stacks: tuple[np.ndarray, ...],
+    camera: Camera,
+    angle_deg: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], Camera]:
+    """Roll the camera by `angle_deg` about its optical axis: every array is rotated about the
+    principal point (the image bilinearly, the [K,H,W] depth and mask stacks by nearest
+    neighbour: depth is along the optical axis, so a roll leaves each point's depth as it is
+    and only moves it in the image), then cut to `roll_window` (no empty corners). Exact for
+    square pixels (fx = fy), which every dataset of ours has."""
+    height, width = rgb.shape[:2]
+    rot = cv2.getRotationMatrix2D((float(camera.cx), float(camera.cy)), float(angle_deg), 1.0)
+    rgb = cv2.warpAffine(rgb, rot, (width, height), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    out = []
+    for x in stacks:
+        planes = [cv2.warpAffine(np.ascontiguousarray(p).astype(np.float32), rot, (width, height),
+                                 flags=cv2.INTER_NEAREST, borderValue=0.0) for p in x]  # fmt: skip
+        out.append(np.stack(planes).astype(x.dtype))
+    u0, v0, w, h = roll_window(width, height, camera.cx, camera.cy, angle_deg)
+    rgb = rgb[v0 : v0 + h, u0 : u0 + w]
+    out = [x[:, v0 : v0 + h, u0 : u0 + w] for x in out]
+    return rgb, tuple(out), crop_camera(camera, u0, v0, w, h)
 
 
 # ------------------------------------------------------------------------------- masks

@@ -32,6 +32,7 @@ from amodal_depth.data.augment import (
     crop_window,
     jitter_colour,
     perturb_masks,
+    roll_arrays,
 )
 from amodal_depth.data.format import Camera, read_manifest, read_sample, split_ids
 from amodal_depth.data.observe import simulate_observation
@@ -203,6 +204,16 @@ class AugmentedDataset(Dataset):
                 x[:, v0 : v0 + h, u0 : u0 + w] for x in (depth, visible, amodal)
             )
             camera = crop_camera(camera, u0, v0, w, h)
+            size = self.output_size
+        if (
+            a.roll_deg > 0
+            and rng.random() < a.roll_prob
+            and abs(camera.fx - camera.fy) <= (1e-3 * camera.fx)
+        ):
+            angle = float(rng.uniform(-a.roll_deg, a.roll_deg))
+            rgb, (depth, visible, amodal), camera = roll_arrays(
+                rgb, (depth, visible, amodal), camera, angle
+            )
             size = self.output_size
         if a.colour > 0:
             rgb = jitter_colour(rgb, rng, a.colour)

@@ -8,9 +8,9 @@ training range it does (field of view, principal point offset, roll, camera heig
 ambient level, light colours), and it draws object families and a texture family that
 `diverse` never draws. `shifted-<factor>` (lens, camera, tilt, light, texture, noise,
 objects) is `diverse` with only that one group of `shifted`'s ranges: evaluation-only sets
-that separate the causes of the shifted set's difficulty. Every range is a tuple of intervals (a union); a value is drawn
-uniformly from the union (an interval is chosen with probability proportional to its
-length).
+that separate the causes of the shifted set's difficulty. Every range is a tuple of
+intervals (a union); a value is drawn uniformly from the union (an interval is chosen with
+probability proportional to its length).
 """
 
 from __future__ import annotations
