@@ -92,4 +92,6 @@ def test_unknown_names_are_one_line_errors(
     assert "unknown plan 'cpu-long'; choose one of " + ", ".join(PLANS) in err
     err = _error(capsys, [*repro, "--preset", "quick", "--variants", "ade,ade_fancy"])
     assert "unknown variant 'ade_fancy'" in err
+    err = _error(capsys, [*train, "--variant", "ade", "--preset", "quick", "--roll-deg", "90"])
+    assert "--roll-deg must be in [0, 45] degrees, got 90.0" in err
     assert not Path(out).exists() and not (tmp_path / "work").exists()  # nothing was written
