@@ -150,14 +150,25 @@ def resize_observation(inverse: Tensor, valid: Tensor, size: tuple[int, int]) ->
     return out, out_valid
 
 
+def _line(d: np.ndarray, o: np.ndarray) -> tuple[float, float]:
+    """Least squares s, t of s*d + t ~ o in closed form (O(n), no matrix factorisation: the
+    fit runs over every pixel of a photo); a constant d gives s = 0, t = mean(o)."""
+    dm, om = float(d.mean()), float(o.mean())
+    dd = d - dm
+    var = float(np.dot(dd, dd))
+    if var <= 1e-20 * max(1.0, dm * dm) * len(d):
+        return 0.0, om
+    s = float(np.dot(dd, o - om)) / var
+    return s, om - s * dm
+
+
 def _fit(d: np.ndarray, o: np.ndarray) -> tuple[float, float]:
     """Least squares s, t of s*d + t ~ o with one 3-MAD trimming pass."""
-    a = np.stack([d, np.ones_like(d)], axis=1)
-    s, t = np.linalg.lstsq(a, o, rcond=None)[0]
+    s, t = _line(d, o)
     r = np.abs(s * d + t - o)
     keep = r <= 3.0 * max(float(np.median(r)), 1e-12) * 1.4826
     if keep.sum() >= MIN_VALID_PIXELS and keep.sum() < len(d):
-        s, t = np.linalg.lstsq(a[keep], o[keep], rcond=None)[0]
+        s, t = _line(d[keep], o[keep])
     return float(s), float(t)
 
 
@@ -234,11 +245,16 @@ def _plane_blend(
         return
     h, w = layer.shape
     r = max(ANCHOR_BAND_PX, round(PLANE_BAND * min(h, w)))
+    hy, hx = np.nonzero(hidden)
+    y0, y1 = max(0, hy.min() - r), min(h, hy.max() + r + 1)  # the band's bounding box
+    x0, x1 = max(0, hx.min() - r), min(w, hx.max() + r + 1)
+    roi = np.s_[y0:y1, x0:x1]
     size = 2 * r + 1
-    band = cv2.dilate(hidden.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
-    ys, xs = np.nonzero(band & seen & valid)
+    band = cv2.dilate(hidden[roi].astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+    ys, xs = np.nonzero(band & seen[roi] & valid[roi])
     if len(ys) < PLANE_MIN_PIXELS or np.ptp(xs) < 2 or np.ptp(ys) < 2:
         return  # too few pixels, or a line of them: the plane is not determined
+    ys, xs = ys + y0, xs + x0
     a = np.stack([xs, ys, np.ones_like(xs)], axis=1).astype(np.float64)
     b = inverse[ys, xs].astype(np.float64)
     coef = np.linalg.lstsq(a, b, rcond=None)[0]
@@ -246,7 +262,6 @@ def _plane_blend(
     keep = res <= 3.0 * 1.4826 * max(float(np.median(res)), 1e-12)
     if keep.sum() >= PLANE_MIN_PIXELS:
         coef = np.linalg.lstsq(a[keep], b[keep], rcond=None)[0]
-    hy, hx = np.nonzero(hidden)
     pred = layer[hy, hx]
     plane = np.clip(coef[0] * hx + coef[1] * hy + coef[2], pred / PLANE_MAX_RATIO,
                     pred * PLANE_MAX_RATIO)  # fmt: skip
@@ -288,6 +303,7 @@ def fit_to_observation(
                 _anchor_hidden(inv, inverse, valid, seen, hidden, anchor_sigma)
                 if plane:
                     _plane_blend(inv, inverse, valid, seen, hidden)
+                inv = np.maximum(inv, max(floor, 1e-12))  # the floor holds after anchoring
             out[k] = 1.0 / inv
         else:
             out[k] = inv
