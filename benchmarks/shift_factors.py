@@ -28,6 +28,7 @@ from amodal_depth.data.generator_config import GeneratorConfig
 from amodal_depth.data.styles import FACTOR_STYLES, default_splits
 from amodal_depth.evaluate import evaluate_cli
 from amodal_depth.fileio import atomic_write_json
+from amodal_depth.models.checkpoints import load_model
 from common import SCRATCH, add_out, run  # benchmarks/ is this script's directory
 
 
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=SCRATCH / "shift_factors")
     add_out(ap, "shift_factors.json")
     a = ap.parse_args()
+    load_model(a.weights)  # a bad weights file is one line before any scene is rendered
     styles = ["diverse", *FACTOR_STYLES, "shifted"]
     rows = {}
     for style in styles:

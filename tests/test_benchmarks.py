@@ -57,6 +57,15 @@ def test_missing_dataset_is_one_line_naming_the_command(name, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+def test_shift_factors_checks_the_weights_before_rendering(monkeypatch, capsys, tmp_path):
+    work = tmp_path / "work"
+    argv = ["--weights", str(tmp_path / "none.safetensors"), "--work", str(work),
+            "--out", str(tmp_path / "s.json")]  # fmt: skip
+    assert _run("shift_factors", argv, monkeypatch) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing rendered, nothing written
+
+
 def test_table_script_checks_every_set_first(monkeypatch, capsys, tmp_path) -> None:
     argv = ["--set", f"a={tmp_path / 'shifted'}:test", "--rgb", "w.safetensors"]
     argv += ["--work", str(tmp_path / "w"), "--out", str(tmp_path / "t.md")]
