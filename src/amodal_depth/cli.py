@@ -224,8 +224,6 @@ def _train(a: argparse.Namespace) -> int:
         "warmup_steps": a.warmup_steps,
         "roll_deg": a.roll_deg,
     }
-    if a.roll_deg is not None and not 0.0 <= a.roll_deg <= 45.0:
-        raise UserError(f"--roll-deg must be in [0, 45] degrees, got {a.roll_deg}")
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run = train(cfg, a.data, a.out, resume=a.resume, device=a.device)
     print(f"trained {cfg.model.variant} ({cfg.preset} preset, {cfg.steps} steps) -> {run}")

@@ -158,6 +158,8 @@ def check_config(cfg: TrainConfig) -> None:
         )
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise UserError("steps, batch size and lr must be positive")
+    if not 0.0 <= cfg.roll_deg <= 45.0:
+        raise UserError(f"--roll-deg must be in [0, 45] degrees, got {cfg.roll_deg}")
     get_variant(cfg.model.variant)  # a UserError naming the variants
 
 
