@@ -10,7 +10,8 @@ objects). For each group this renders `--num` scenes of the style `shifted-<fact
 (`diverse` with only that group moved to `shifted`'s ranges), plus fresh `diverse` scenes
 (another seed than any training set: the in-distribution reference) and `shifted` scenes
 (every group moved), all with the same seed, into `--work/<style>` (resumable: rendered and
-evaluated sets are reused), and scores the weights on each with `amodal-depth evaluate`.
+evaluated sets are reused; an evaluation only while the weights file has the same sha256),
+and scores the weights on each with `amodal-depth evaluate`.
 Per style: layer-1 delta1, all-pixel delta1, hidden-part RMSE and AbsRel, layer-1 boundary
 F1; and each factor's share of the drop in layer-1 delta1 from `diverse` to `shifted`
 (the shares need not add up to 1: factors interact).
@@ -19,6 +20,7 @@ F1; and each factor's share of the drop in layer-1 delta1 from `diverse` to `shi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -53,6 +55,7 @@ def main() -> None:
     add_out(ap, "shift_factors.json")
     a = ap.parse_args()
     load_model(a.weights)  # a bad weights file is one line before any scene is rendered
+    sha = hashlib.sha256(Path(a.weights).read_bytes()).hexdigest()
     styles = ["diverse", *FACTOR_STYLES, "shifted"]
     rows = {}
     for style in styles:
@@ -60,10 +63,10 @@ def main() -> None:
         cfg = GeneratorConfig(style=style, split_fractions=(0.0, 0.0, 1.0))
         generate_dataset(data, a.num, seed=a.seed, config=cfg, workers=a.workers)
         out = a.work / f"{style}.eval.json"
-        if not out.is_file() or json.loads(out.read_text()).get("weights") != a.weights:
+        if not out.is_file() or json.loads(out.read_text()).get("weights_sha256") != sha:
             evaluate_cli(weights=a.weights, data=data, split="test", out=out)
             r = json.loads(out.read_text())
-            atomic_write_json(out, {**r, "weights": a.weights})
+            atomic_write_json(out, {**r, "weights": a.weights, "weights_sha256": sha})
         rows[style] = _scores(json.loads(out.read_text()))
         print(style, {k: round(v, 3) for k, v in rows[style].items()}, flush=True)
     drop = rows["diverse"]["layer1_delta1"] - rows["shifted"]["layer1_delta1"]
@@ -76,6 +79,7 @@ def main() -> None:
             "command": f"benchmarks/shift_factors.py --weights {a.weights} --num {a.num} "
             f"--seed {a.seed}",
             "when": time.strftime("%Y-%m-%d %H:%M"),
+            "weights_sha256": sha,
             "note": "diverse and shifted-* sets rendered with split (0, 0, 1): all test; "
             f"diverse's own default splits are {default_splits('diverse')}",
             "styles": rows,
