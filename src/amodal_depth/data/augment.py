@@ -85,7 +85,9 @@ def crop_camera(camera: Camera, u0: int, v0: int, w: int, h: int) -> Camera:
     return Camera(camera.fx, camera.fy, camera.cx - u0, camera.cy - v0, w, h)
 
 
-def roll_window(width: int, height: int, cx: float, cy: float, angle_deg: float) -> tuple:
+def roll_window(
+    width: int, height: int, cx: float, cy: float, angle_deg: float
+) -> tuple[int, int, int, int]:
     """(u0, v0, w, h): the largest window of the image's aspect ratio, centred on the image,
     that lies inside the image after a rotation by `angle_deg` about (cx, cy) -- so a rolled
     item has no empty corners. The rotation moves the image centre by at most
