@@ -203,3 +203,19 @@ def test_cli_train_resume_and_evaluate(data: Path, tmp_path: Path, capsys) -> No
     bad = ["completion", "evaluate", "--weights", str(tmp_path / "x"), "--data", str(data)]
     assert main([*bad, "--out", str(out)]) == 2
     assert main([*args, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r2")]) == 2
+
+
+def test_cli_preset_names_are_the_trainers() -> None:
+    """The parser's --preset choices (listed without importing torch) are exactly PRESETS,
+    and every one builds a config whose schedule fits its length."""
+    from amodal_depth.completion.cli import PRESET_CHOICES
+    from amodal_depth.completion.train import PRESETS
+
+    assert tuple(PRESET_CHOICES) == tuple(PRESETS)
+    for name in PRESETS:
+        cfg = presets(name)
+        assert cfg.preset == name and 0 < cfg.warmup_steps < cfg.steps
+        assert cfg.val_every <= cfg.steps
+    assert presets("cpu-long").steps > presets("cpu").steps
+    with pytest.raises(UserError, match="unknown completion preset"):
+        presets("gpu")

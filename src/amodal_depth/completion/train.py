@@ -56,7 +56,7 @@ from amodal_depth.runs import (  # the depth model's run-directory layout, share
     truncate_log,
 )
 
-PRESETS = ("quick", "cpu")
+PRESETS = ("quick", "cpu", "cpu-long")
 BEST_NAME, LAST_NAME = "model.safetensors", "last.safetensors"
 _RESUME_FREE = ("log_every", "threads")
 
@@ -91,7 +91,8 @@ class CompletionTrainConfig:
 
 
 def presets(name: str, use_rgb: bool = True) -> CompletionTrainConfig:
-    """quick: tests, seconds; cpu: the shipped model, ~18 min on one CPU thread."""
+    """quick: tests, seconds; cpu: ~18 min on one CPU thread; cpu-long: the same network and
+    batches for 5,000 steps (~1 h on one thread), the schedule stretched to match."""
     if name == "quick":
         model = CompletionConfig(use_rgb=use_rgb, crop=32, channels=[8, 16, 32])
         return CompletionTrainConfig(
@@ -100,6 +101,10 @@ def presets(name: str, use_rgb: bool = True) -> CompletionTrainConfig:
         )  # fmt: skip
     if name == "cpu":
         return CompletionTrainConfig(preset=name, model=CompletionConfig(use_rgb=use_rgb))
+    if name == "cpu-long":
+        return CompletionTrainConfig(
+            preset=name, model=CompletionConfig(use_rgb=use_rgb), steps=5000, val_every=250
+        )
     raise UserError(f"unknown completion preset {name!r}; choose one of {', '.join(PRESETS)}")
 
 
