@@ -69,7 +69,7 @@ def add_completion_commands(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=PRESET_CHOICES,
         default="cpu",
-        help="quick (tests), cpu (~18 min on one thread) or cpu-long (5,000 steps, ~1 h); "
+        help="quick (tests), cpu (~18 min on one thread) or cpu-long (3,500 steps, ~1 h); "
         "default cpu",
     )
     t.add_argument("--resume", action="store_true", help="continue from RUN's last checkpoint")

@@ -92,7 +92,7 @@ class CompletionTrainConfig:
 
 def presets(name: str, use_rgb: bool = True) -> CompletionTrainConfig:
     """quick: tests, seconds; cpu: ~18 min on one CPU thread; cpu-long: the same network and
-    batches for 5,000 steps (~1 h on one thread), the schedule stretched to match."""
+    batches for 3,500 steps (~1 h on one thread of a busy 2-core machine), the schedule stretched to match."""
     if name == "quick":
         model = CompletionConfig(use_rgb=use_rgb, crop=32, channels=[8, 16, 32])
         return CompletionTrainConfig(
@@ -103,7 +103,7 @@ def presets(name: str, use_rgb: bool = True) -> CompletionTrainConfig:
         return CompletionTrainConfig(preset=name, model=CompletionConfig(use_rgb=use_rgb))
     if name == "cpu-long":
         return CompletionTrainConfig(
-            preset=name, model=CompletionConfig(use_rgb=use_rgb), steps=5000, val_every=250
+            preset=name, model=CompletionConfig(use_rgb=use_rgb), steps=3500, val_every=250
         )
     raise UserError(f"unknown completion preset {name!r}; choose one of {', '.join(PRESETS)}")
 
