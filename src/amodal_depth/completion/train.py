@@ -92,7 +92,8 @@ class CompletionTrainConfig:
 
 def presets(name: str, use_rgb: bool = True) -> CompletionTrainConfig:
     """quick: tests, seconds; cpu: ~18 min on one CPU thread; cpu-long: the same network and
-    batches for 3,500 steps (~1 h on one thread of a busy 2-core machine), the schedule stretched to match."""
+    batches for 3,500 steps (~1 h on one thread of a busy 2-core machine), the schedule
+    stretched to match."""
     if name == "quick":
         model = CompletionConfig(use_rgb=use_rgb, crop=32, channels=[8, 16, 32])
         return CompletionTrainConfig(
