@@ -16,6 +16,7 @@ from amodal_depth.data.observe import SOURCES, simulate_observation
 from amodal_depth.errors import UserError
 from amodal_depth.models import build_model
 from amodal_depth.models.checkpoints import init_from_weights, load_model, save_model
+from amodal_depth.models.guidance import build_guidance
 from amodal_depth.models.observation import (
     ANCHOR_GRID,
     _anchor_hidden,
@@ -71,6 +72,26 @@ def test_zero_initialised_observation_leaves_a_trained_model_unchanged(tmp_path:
     # ...and another architecture is refused in one line
     with pytest.raises(UserError, match="another architecture"):
         init_from_weights(_model(True, "ade"), path)
+
+
+def test_layer_k_does_not_read_the_observation_of_the_objects_removed_before_it() -> None:
+    model = _model(True, "ade")
+    with torch.no_grad():  # make the observation matter
+        for name, p in model.named_parameters():
+            if "observation" in name:
+                p.normal_(0.0, 0.5)
+    s = flat_sample(W, H, K, seed=2)
+    rgb = torch.from_numpy(s.rgb).permute(2, 0, 1)[None].float() / 255.0
+    amodal = torch.from_numpy(s.amodal)[None]
+    guidance = build_guidance(amodal, model.config.guidance_channels)
+    obs = torch.randn(1, 2, H, W)
+    changed = obs.clone()
+    inside = amodal[0, 0]  # o_1: removed in layers 2..K, visible in layer 1
+    changed[0, :, inside] += 3.0
+    with torch.no_grad():
+        a, b = model(rgb, guidance, obs), model(rgb, guidance, changed)
+    assert not torch.allclose(a[0, 0], b[0, 0])  # layer 1 sees o_1's observed depth
+    torch.testing.assert_close(a[0, 1:], b[0, 1:])  # layers 2..K do not
 
 
 def test_fit_to_observation_recovers_metres_and_disparity_units() -> None:

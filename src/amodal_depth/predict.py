@@ -63,13 +63,6 @@ def default_weights() -> Path:
 
     hint = "pass --weights FILE (a trained RUN/model.safetensors)"
     return committed_weights("model.safetensors", WEIGHTS_ENV, "weights", hint)
-    path = Path(__file__).resolve().parents[2] / "weights" / "model.safetensors"
-    if not path.is_file():
-        raise UserError(
-            f"no --weights given and no default weights at {path}; pass --weights FILE "
-            f"(a trained RUN/model.safetensors) or set ${WEIGHTS_ENV}"
-        )
-    return path
 
 
 # ------------------------------------------------------------------------------ reading

@@ -35,6 +35,12 @@ def build_guidance(amodal: Tensor, channels: int = 2) -> Tensor:
     target = masks.float()
     if channels == 1:
         return target.unsqueeze(2)
-    removed = torch.cumsum(target, dim=1) > 0
-    removed = torch.cat([torch.zeros_like(removed[:, :1]), removed[:, :-1]], dim=1)
-    return torch.stack([target, removed.float()], dim=2)
+    return torch.stack([target, removed_before(masks).float()], dim=2)
+
+
+def removed_before(amodal: Tensor) -> Tensor:
+    """amodal [B,K,H,W] bool, front to back -> [B,K,H,W] bool: for layer k the union of the
+    amodal masks of o_1..o_{k-1} (all False for k = 1), the region where layer k differs
+    from the visible scene."""
+    removed = torch.cumsum(amodal.float(), dim=1) > 0
+    return torch.cat([torch.zeros_like(removed[:, :1]), removed[:, :-1]], dim=1)

@@ -2,7 +2,9 @@
 
 forward(rgb [B,3,H,W], guidance [B,K,C,H,W], observation [B,2,H,W] | None) -> [B,K,H,W]
 relative inverse depth (the observation channels of models/observation.py, read only by
-models built with observed_depth).
+models built with observed_depth). Layer k reads the observation only outside the amodal
+masks of o_1..o_{k-1}: there the observed visible scene *is* layer k; inside, it shows the
+removed objects, which layer k must not copy (ade_late_guidance reads it once per image).
 The B*K (image, guidance_k) pairs go through the encoder as independent items, except for
 ade_late_guidance, which encodes and decodes each image once and adds the K guidances late
 (models/late_guidance.py). Iterative
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 from amodal_depth.config import ModelConfig
 from amodal_depth.errors import UserError
 from amodal_depth.models.dpt import DPTHead
-from amodal_depth.models.guidance import build_guidance
+from amodal_depth.models.guidance import build_guidance, removed_before
 from amodal_depth.models.late_guidance import LateGuidance
 from amodal_depth.models.observation import (
     OBSERVATION_CHANNELS,
@@ -152,7 +154,9 @@ class AmodalDepthModel(nn.Module):
         obs = observation.to(rgb.dtype) if observation is not None else None
         if self.late_guidance is not None:  # the image (and observation) once, not K times
             return self._run_late(rgb, g, k, obs).reshape(b, k, *rgb.shape[-2:])
-        obs = per_layer(obs) if obs is not None else None
+        if obs is not None:  # hide what the objects removed before layer k cover
+            seen = ~removed_before(guidance[:, :, 0] > 0.5)
+            obs = per_layer(obs) * seen.reshape(b * k, 1, *seen.shape[-2:]).to(obs.dtype)
         group = k if self.variant.cross_layer else None
         return self._run(per_layer(rgb), g, group, obs).reshape(b, k, *rgb.shape[-2:])
 
