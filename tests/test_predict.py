@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+import amodal_depth.predict as predict_module
 from amodal_depth.cli import main
 from amodal_depth.errors import UserError
 from amodal_depth.predict import (
@@ -130,6 +131,17 @@ def test_default_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "missing.safetensors"))
     with pytest.raises(UserError, match="no such weights file"):
         default_weights()
+    # with a depth, the weights that read it come first, unless the variable names others
+    rgbd = tmp_path / "rgbd.safetensors"
+    rgbd.write_bytes(b"x")
+    monkeypatch.setattr(predict_module, "RGBD_WEIGHTS_NAME", str(rgbd))  # absolute: wins
+    monkeypatch.setenv(WEIGHTS_ENV, str(w))
+    assert default_weights(observed=True) == w
+    monkeypatch.delenv(WEIGHTS_ENV)
+    assert default_weights(observed=True) == rgbd
+    assert default_weights() != rgbd
+    rgbd.unlink()
+    assert default_weights(observed=True) == default_weights()
 
 
 # ------------------------------------------------------------------------------ errors

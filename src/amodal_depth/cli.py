@@ -422,7 +422,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--weights",
         default=None,
         help=f"model weights (.safetensors); default ${WEIGHTS_ENV}, else the committed "
-        "weights/model.safetensors",
+        "weights/model.safetensors (with --depth: weights/model_rgbd.safetensors when it "
+        "exists, the model that reads the depth)",
     )
     p.add_argument(
         "--size",

@@ -56,11 +56,22 @@ MIN_STATIC_PIXELS = 64
 """Fewer static pixels than this leave a layer unaligned (the fit would be noise)."""
 
 
-def default_weights() -> Path:
+RGBD_WEIGHTS_NAME = "model_rgbd.safetensors"
+"""The committed weights that also read an observed depth (used when a depth is given)."""
+
+
+def default_weights(observed: bool = False) -> Path:
     """$AMODAL_DEPTH_WEIGHTS, else weights/model.safetensors of the source checkout (the
-    committed model). Raises UserError when neither exists."""
+    committed model); with an observed depth (observed=True), weights/model_rgbd.safetensors
+    first when it exists (the model that reads the depth). Raises UserError when none
+    exists."""
+    import os
+
     from amodal_depth.runs import committed_weights
 
+    rgbd = Path(__file__).resolve().parents[2] / "weights" / RGBD_WEIGHTS_NAME
+    if observed and not os.environ.get(WEIGHTS_ENV) and rgbd.is_file():
+        return rgbd
     hint = "pass --weights FILE (a trained RUN/model.safetensors)"
     return committed_weights("model.safetensors", WEIGHTS_ENV, "weights", hint)
 
@@ -330,7 +341,7 @@ def predict_files(
         check_observation(depth, h, w, depth_kind)
     elif depth_scale is not None:
         raise UserError("--depth-scale needs --depth")
-    wpath = Path(weights) if weights is not None else default_weights()
+    wpath = Path(weights) if weights is not None else default_weights(depth is not None)
 
     from amodal_depth.models.checkpoints import load_model
     from amodal_depth.models.device import resolve_device

@@ -6,10 +6,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from amodal_depth.predict import RGBD_WEIGHTS_NAME
+
 ROOT = Path(__file__).resolve().parents[3]
 """The source checkout (the folder holding weights/ and examples/)."""
 WEIGHTS_DIR = ROOT / "weights"
-RGBD_WEIGHTS = WEIGHTS_DIR / "model_rgbd.safetensors"
+RGBD_WEIGHTS = WEIGHTS_DIR / RGBD_WEIGHTS_NAME
 """Weights that also read an observed depth; used for requests with a depth map when present."""
 EXAMPLES_DIR = ROOT / "examples"
 
