@@ -318,6 +318,23 @@ def test_evaluate_with_observations(data: Path, tmp_path: Path) -> None:
     same = evaluate(ObservedReference(object_fill, ObservedSource("gt"), "of"), data,
                     progress=False)  # fmt: skip
     assert same["depth"] == plain["depth"]  # the true depth as observation changes nothing
+    assert gt["skipped_no_observation"] == []
+
+    from amodal_depth.data.format import read_manifest, read_sample, split_ids
+
+    manifest = read_manifest(data)
+    first = split_ids(manifest, "test", data)[0]
+    first_rgb = read_sample(data, first, manifest).rgb
+
+    class BlindOnFirst(ObservedSource):  # a sensor that sees nothing in the first image
+        def __call__(self, sample):
+            obs, kind = super().__call__(sample)
+            return (obs * 0 if np.array_equal(sample.rgb, first_rgb) else obs), kind
+
+    for predictor in (model, ObservedReference(object_fill, BlindOnFirst("gt"), "of")):
+        r = evaluate(predictor, data, observed=BlindOnFirst("gt"), progress=False)
+        assert r["skipped_no_observation"] == [first]  # every row scores the same images
+        assert r["num_images"] == gt["num_images"] - 1
     out = tmp_path / "e.json"
     base = ["evaluate", "--data", str(data), "--out", str(out)]
     assert main([*base, "--reference", "object_fill", "--observed", "gt-corrupted"]) == 0

@@ -138,6 +138,14 @@ def test_quick_plan_end_to_end_resume_and_export(
         dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}
     assert "torch.float16" in dtypes and "torch.float32" not in dtypes
 
+    # Another name (the RGB-D weights) sits beside them without touching their files.
+    run_dir = work / "runs" / "ade_multibatch-seed0"
+    rp.export_weights(run_dir, dest, {"note": "rgbd"}, name="model_rgbd.safetensors")
+    assert json.loads((dest / "model_rgbd_metrics.json").read_text())["note"] == "rgbd"
+    assert (dest / "model_rgbd_config.json").is_file() and (dest / "model_rgbd.safetensors").is_file()
+    assert json.loads((dest / "metrics.json").read_text())["run"] == "ade_multibatch-seed0"
+    assert "note" not in json.loads((dest / "metrics.json").read_text())
+
 
 def test_bad_options_are_one_line_errors(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -187,11 +187,18 @@ def evaluate(
     pred = _predictor(predictor, data_root, manifest["num_layers"], name, observed)
     is_model = pred.model is not None
     scores = SplitScores()
+    skipped: list[str] = []  # images whose observation has too few valid pixels
     desc = f"evaluate {pred.label} ({split})"
     bar = tqdm(total=len(ids), desc=desc, unit="img", disable=not progress)
     for chunk in _batches(ids, batch_size if is_model else 1):
+        bar.update(len(chunk))
         samples = [read_sample(data_root, sid, manifest) for sid in chunk]
-        preds = pred.predict(samples, observed, align_to_gt)
+        if observed is not None and observed.metric:
+            keep = [observed.usable(s) for s in samples]
+            skipped += [sid for sid, k in zip(chunk, keep) if not k]
+            chunk = [sid for sid, k in zip(chunk, keep) if k]
+            samples = [s for s, k in zip(samples, keep) if k]
+        preds = pred.predict(samples, observed, align_to_gt) if samples else []
         for sid, sample, (p, is_disparity) in zip(chunk, samples, preds):
             if p.shape != sample.depth.shape:
                 raise ValueError(f"prediction {p.shape} for {sid}, expected {sample.depth.shape}")
@@ -200,14 +207,14 @@ def evaluate(
                 sample, p, is_disparity=is_disparity, gt_pair_metrics=gt_pair_metrics
             )
             scores.add(sid, *scored)
-        bar.update(len(chunk))
     bar.close()
     metric_observation = observed is not None and observed.metric
     result: dict[str, Any] = {
         "predictor": pred.label,
         "data": str(data_root),
         "split": split,
-        "num_images": len(ids),
+        "num_images": len(ids) - len(skipped),
+        "skipped_no_observation": skipped,
         "num_layers": manifest["num_layers"],
         "observed": None if observed is None else observed.spec,
         "aligned_to_gt": bool(is_model and (align_to_gt or not metric_observation)),

@@ -51,6 +51,16 @@ class ObservedSource:
         disp = self.model.predict_layers(sample.rgb, np.asarray(sample.amodal, bool))[0]
         return disp.astype(np.float32), "disparity"
 
+    def usable(self, sample: Any) -> bool:
+        """Whether the observation has enough valid pixels to read (a simulated sensor that
+        sees nothing, e.g. every surface beyond its range, has not). Evaluation skips the
+        other images for every predictor given this source, so all its rows score the
+        same images."""
+        from amodal_depth.models.observation import MIN_VALID_PIXELS
+
+        obs, _ = self(sample)
+        return int((np.isfinite(obs) & (obs > 0)).sum()) >= MIN_VALID_PIXELS
+
 
 def parse_observed(spec: str | None) -> ObservedSource | None:
     """`--observed` text -> its source (None stays None); model:WEIGHTS loads the model."""

@@ -282,24 +282,31 @@ def train_and_evaluate(
 
 
 def export_weights(
-    run_dir: Path, dest: Path, metrics: dict[str, Any], meta: dict[str, str] | None = None
+    run_dir: Path,
+    dest: Path,
+    metrics: dict[str, Any],
+    meta: dict[str, str] | None = None,
+    name: str = WEIGHTS_NAME,
 ) -> Path:
-    """Write the latest weights of the training run `run_dir` to `dest` as fp16 safetensors,
-    with the run's config.json and a metrics.json (`metrics` plus run, dtype and size).
+    """Write the latest weights of the training run `run_dir` to `dest/name` as fp16
+    safetensors, with the run's config and a metrics file (`metrics` plus run, dtype and
+    size): config.json and metrics.json for the default name, STEM_config.json and
+    STEM_metrics.json for another (so the RGB-D weights sit beside the RGB-only ones).
     Every file is written atomically. Returns the weights path."""
     import torch
 
     from amodal_depth.models.checkpoints import save_model
 
     dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / WEIGHTS_NAME
+    weights = dest / name
+    prefix = "" if name == WEIGHTS_NAME else f"{weights.stem}_"
     meta = {"run": run_dir.name, **(meta or {})}
     save_model(load_run(run_dir), weights, dtype=torch.float16, extra_metadata=meta)
-    with atomic_path(dest / "config.json") as tmp:
+    with atomic_path(dest / f"{prefix}config.json") as tmp:
         shutil.copyfile(run_dir / CONFIG_NAME, tmp)
     size_mb = weights.stat().st_size / 1e6
     atomic_write_json(
-        dest / "metrics.json",
+        dest / f"{prefix}metrics.json",
         {"run": meta["run"], **metrics, "dtype": "float16", "size_mb": round(size_mb, 2)},
     )
     if size_mb > WEIGHTS_LIMIT_MB:
