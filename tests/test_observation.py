@@ -108,6 +108,27 @@ def test_fit_to_observation_recovers_metres_and_disparity_units() -> None:
     np.testing.assert_allclose(disp_out, 5 * true_inv, rtol=1e-4)
 
 
+def test_layers_keep_the_observation_where_they_show_the_visible_scene() -> None:
+    """Outside the amodal masks of o_1..o_{k-1} layer k is the observed depth itself (noise
+    and all); the model fills the holes and the hidden parts."""
+    s = flat_sample(W, H, K, seed=3)
+    true_inv = 1.0 / s.depth.astype(np.float64)
+    disp = (2.0 * true_inv + 0.3).astype(np.float32)
+    valid = np.ones((H, W), bool)
+    valid[:4, :4] = False
+    noise = np.random.default_rng(0).uniform(0.9, 1.1, (H, W))
+    obs_inv = np.where(valid, true_inv[0] * noise, 0).astype(np.float32)
+    depth, _ = fit_to_observation(disp, obs_inv, valid, s.amodal, "depth")
+    kept, _ = fit_to_observation(disp, obs_inv, valid, s.amodal, "depth", keep_observed=False)
+    removed = np.zeros((H, W), bool)
+    for k in range(K):
+        shown = valid & ~removed
+        np.testing.assert_allclose(depth[k][shown], 1.0 / obs_inv[shown], rtol=1e-5)
+        np.testing.assert_array_equal(depth[k][~shown], kept[k][~shown])  # the model's part
+        removed |= s.amodal[k]
+    assert not np.allclose(kept[0][valid], 1.0 / obs_inv[valid], rtol=1e-3)
+
+
 def _anchor_case(h: int, w: int, ratio_left: float, ratio_right: float):
     """An object whose left half is hidden in rows 0..h/2 and visible below; its predicted
     depth is `ratio` x too far on the visible part (left / right half of the image), so

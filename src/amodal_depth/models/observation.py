@@ -24,7 +24,10 @@ more than 3 median absolute deviations off (holes at edges, sensor outliers). A 
 observation then gives depth = 1 / (s_k d_k + t_k) in its units; inverse depths below
 `INVERSE_DEPTH_FLOOR` x the observation's 1st percentile are clipped there (depth is never
 infinite: at most 1 / 0.25 = 4x the far end of what was observed). A disparity observation
-gives s_k d_k + t_k, the same kind and units.
+gives s_k d_k + t_k, the same kind and units. Where layer k shows the visible scene and the
+observation is valid, the layer is then the observation itself (`keep_observed`): the user's
+measurement of what is visible is kept as it is, and the model supplies what it cannot see,
+the holes of the observation and the hidden parts.
 
 Object anchoring (depth observations): the hidden part of o_k in layer k continues o_k's
 visible part, which the observation measures. After the per-layer fit, each hidden part is
@@ -277,12 +280,15 @@ def fit_to_observation(
     anchor: bool = True,
     anchor_sigma: float = ANCHOR_SIGMA,
     plane: bool = True,
+    keep_observed: bool = True,
 ) -> tuple[np.ndarray, list[list[float]]]:
     """Relative inverse depth [K,H,W] -> layers in the observation's kind and units, and the
     (s_k, t_k) applied (module docstring). amodal [K,H,W] bool, front to back. anchor: scale
     each hidden part to its object's observed visible depth (`_anchor_hidden`, with
     `anchor_sigma` as its sigma; depth kind); plane: then blend it with the plane of that
-    visible depth (`_plane_blend`; only with anchor)."""
+    visible depth (`_plane_blend`; only with anchor); keep_observed: where layer k shows the
+    visible scene (outside the amodal masks of o_1..o_{k-1}) and the observation is valid,
+    layer k is the observation itself."""
     k_layers = disp.shape[0]
     removed = np.zeros(valid.shape, bool)
     all_fit = _fit(disp[0][valid].astype(np.float64), inverse[valid].astype(np.float64))
@@ -304,8 +310,8 @@ def fit_to_observation(
                 if plane:
                     _plane_blend(inv, inverse, valid, seen, hidden)
                 inv = np.maximum(inv, max(floor, 1e-12))  # the floor holds after anchoring
-            out[k] = 1.0 / inv
-        else:
-            out[k] = inv
+        if keep_observed:  # after anchoring, which reads the prediction there
+            inv[static] = inverse[static]
+        out[k] = 1.0 / inv if kind == "depth" else inv
         removed |= amodal[k]
     return out, fits
