@@ -97,12 +97,18 @@ def main() -> None:
         "sources and the scoring are in [../observed-depth.md](../observed-depth.md): rows",
         "with a metric observation (true or sensor depth) are scored in metres **without any",
         "alignment** to the truth, unless the row says otherwise. Hidden = o_k's hidden part",
-        "(layers 2..K); all = every valid pixel of every layer. `RGB-only weights` =",
+        "(layers 2..K); all = every valid pixel of every layer; where a layer shows the",
+        "visible scene and the observation is valid the layer *is* the observation, so the",
+        "hidden columns are the measure. Images: an image whose simulated sensor saw fewer",
+        "than 64 pixels is skipped by every row given that observation. `RGB-only weights` =",
         f"`{a.rgb}`.",
         "",
     ]
     if a.rgbd:
-        lines[-1:-1] = [f"`RGB-D weights` = `{a.rgbd}`, a model that reads the depth map."]
+        lines[-1:-1] = [
+            f"`RGB-D weights` = `{a.rgbd}`, a model that reads the depth map (`train",
+            "--observed-depth`; how it was trained: [../observed-depth.md](../observed-depth.md)).",
+        ]
     for spec in a.set:
         name, rest = spec.split("=", 1)
         data, split = rest.rsplit(":", 1)
