@@ -142,7 +142,8 @@ def test_quick_plan_end_to_end_resume_and_export(
     run_dir = work / "runs" / "ade_multibatch-seed0"
     rp.export_weights(run_dir, dest, {"note": "rgbd"}, name="model_rgbd.safetensors")
     assert json.loads((dest / "model_rgbd_metrics.json").read_text())["note"] == "rgbd"
-    assert (dest / "model_rgbd_config.json").is_file() and (dest / "model_rgbd.safetensors").is_file()
+    assert (dest / "model_rgbd_config.json").is_file()
+    assert load_model(dest / "model_rgbd.safetensors").config.variant == "ade_multibatch"
     assert json.loads((dest / "metrics.json").read_text())["run"] == "ade_multibatch-seed0"
     assert "note" not in json.loads((dest / "metrics.json").read_text())
 
