@@ -54,8 +54,8 @@ class ObservedSource:
     def usable(self, sample: Any) -> bool:
         """Whether the observation has enough valid pixels to read (a simulated sensor that
         sees nothing, e.g. every surface beyond its range, has not). Evaluation skips the
-        other images for every predictor given this source, so all its rows score the
-        same images."""
+        images that are not, for every predictor given this source, so all its rows score
+        the same images."""
         from amodal_depth.models.observation import MIN_VALID_PIXELS
 
         obs, _ = self(sample)

@@ -238,8 +238,9 @@ class AmodalDepthModel(nn.Module):
         scale and shift, models/preprocess.py). With `depth`, an observed HxW depth of the
         visible scene (0 or NaN = hole; `depth_kind` "disparity" for inverse depth, e.g. a
         monocular model's output): the layers in the observation's kind and units, each
-        fitted to it where the layer shows the visible scene (models/observation.py); a model
-        built with observed_depth also reads it as input. input_size: see predict_batch."""
+        fitted to it where the layer shows the visible scene and equal to it there where it
+        is valid (models/observation.py); a model built with observed_depth also reads it
+        as input. input_size: see predict_batch."""
         c = self.config
         image = np.require(image, requirements=["C", "W"])
         masks = np.require(masks, requirements=["C", "W"])
