@@ -364,6 +364,19 @@ def test_evaluate_with_observations(data: Path, tmp_path: Path) -> None:
     assert main([*base, "--reference", "object_fill", "--align-to-gt"]) == 2
 
 
+def test_evaluate_simulates_each_sensor_observation_once(data: Path, monkeypatch) -> None:
+    """The skip check and the prediction of an image read one simulated observation."""
+    import amodal_depth.observations as obs_module
+    from amodal_depth.evaluate import evaluate
+
+    calls = []
+    real = obs_module.sensor_observation
+    monkeypatch.setattr(obs_module, "sensor_observation", lambda *a: calls.append(1) or real(*a))
+    r = evaluate(_model(True), data, observed=obs_module.ObservedSource("gt-corrupted"),
+                 progress=False)  # fmt: skip
+    assert len(calls) == r["num_images"] + len(r["skipped_no_observation"]) > 0
+
+
 def test_evaluate_scores_what_predict_layers_returns_at_a_resized_size(tmp_path: Path) -> None:
     """One inference path: at a size that needs resizing (50x30 is no multiple of 14),
     evaluate's prediction is exactly predict_layers'."""

@@ -17,7 +17,7 @@ layer-1 depth; its holes are left out of the score.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from amodal_depth.data.observe import sensor_observation
 from amodal_depth.errors import UserError
 
 OBSERVED_CHOICES = ("gt", "gt-corrupted", "model:WEIGHTS")
+RECENT = 16
+"""Observations of this many recent samples are kept (more than one evaluate batch)."""
 
 
 @dataclass
@@ -35,12 +37,25 @@ class ObservedSource:
 
     spec: str
     model: Any = None
+    _recent: dict = field(default_factory=dict, repr=False, compare=False)
+    """The last few samples' observations (id -> (sample, result); holding the sample keeps
+    its id unique), so the skip check and the prediction of one batch simulate once."""
 
     @property
     def metric(self) -> bool:
         return self.model is None
 
     def __call__(self, sample: Any) -> tuple[np.ndarray, str]:
+        hit = self._recent.get(id(sample))
+        if hit is not None and hit[0] is sample:
+            return hit[1]
+        if len(self._recent) >= RECENT:
+            self._recent.clear()
+        result = self._observe(sample)
+        self._recent[id(sample)] = (sample, result)
+        return result
+
+    def _observe(self, sample: Any) -> tuple[np.ndarray, str]:
         d1 = np.asarray(sample.depth[0], np.float32)
         if self.spec == "gt":
             return d1, "depth"
