@@ -7,6 +7,7 @@ import torch
 
 from amodal_depth.losses import (
     LossWeights,
+    anchored_hidden_term,
     consistency_term,
     disparity_target,
     fit_scale_shift,
@@ -162,3 +163,36 @@ def test_fit_scale_shift_recovers_affine() -> None:
     s, t = fit_scale_shift(p, g, torch.ones_like(p, dtype=torch.bool))
     assert torch.allclose(s, torch.tensor([4.0, 4.0]), atol=1e-4)
     assert torch.allclose(t, torch.tensor([-1.5, -1.5]), atol=1e-4)
+
+
+def test_anchored_term_scores_the_hidden_part_after_a_fit_on_the_visible_scene() -> None:
+    sc = _scene(3)
+    target, valid = disparity_target(sc["depth"])
+    hidden = sc["amodal"] & ~sc["visible"] & valid
+    pred = 3.0 * target + 0.5  # exact up to one scale and shift per layer
+    values, keep = anchored_hidden_term(pred, target, valid, sc["visible"], sc["amodal"])
+    assert keep[:, 0].logical_not().all() and keep[:, 1:].all()  # layer 1 hides nothing
+    assert values[keep].abs().max() < 1e-5
+    # Layer 2 of image 0 is wrong by 0.05 in disparity on its hidden part only: the fit on
+    # the pixels showing the visible scene is still exact, so the term is 0.05 / MAD there.
+    off = pred.clone()
+    off[0, 1][hidden[0, 1]] += 3.0 * 0.05
+    values, _ = anchored_hidden_term(off, target, valid, sc["visible"], sc["amodal"])
+    removed = sc["amodal"][0, 0]  # o_1, the object removed in layer 2
+    shown = valid[0, 1] & ~removed
+    g = target[0, 1][shown]
+    mad = (g - g.median()).abs().mean()  # the lower median, as masked_median takes
+    assert values[0, 1].item() == pytest.approx(0.05 / mad.item(), rel=1e-4)
+    assert values[1, 1].abs() < 1e-5 and values[0, 2].abs() < 1e-5
+    # In the loss: off by default, weighted when on, and it reaches the prediction.
+    p = off.clone().requires_grad_(True)
+    base = layered_depth_loss(p, sc["depth"], sc["visible"], sc["amodal"])
+    assert base["anchored"].item() == 0.0
+    on = layered_depth_loss(
+        p, sc["depth"], sc["visible"], sc["amodal"], weights=LossWeights(anchored_weight=2.0)
+    )
+    mean = values[keep].mean()
+    assert on["anchored"].item() == pytest.approx(mean.item(), rel=1e-4)
+    assert on["total"].item() == pytest.approx(base["total"].item() + 2.0 * mean.item(), rel=1e-4)
+    on["total"].backward()
+    assert p.grad is not None and p.grad[0, 1][hidden[0, 1]].abs().sum() > 0

@@ -162,6 +162,28 @@ def test_guidance_channels() -> None:
     assert g[0, 2, 1, 0, 0] == 1 and g[0, 2, 1, 1, 1] == 1 and g[0, 2, 1].sum() == 2
 
 
+@pytest.mark.parametrize("variant", ["ade_mha", "ade_multibatch"])
+def test_unguided_first_layer_ignores_the_masks_and_later_layers_do_not(variant: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny(variant, unguided_first_layer=True)).eval()
+    perturb_(model)  # the zero-initialised guidance embedding must matter
+    rgb, guidance = inputs(b=1)
+    other = guidance.clone()
+    other[:, 0, 0] = 0.0
+    other[:, 0, 0, :20, :30] = 1.0  # layer 1 given a box instead of o_1's mask
+    with torch.no_grad():
+        a, b = model(rgb, guidance), model(rgb, other)
+        empty = model(rgb, torch.zeros_like(guidance))
+    if variant == "ade_mha":  # independent passes: layer 1 cannot see any mask
+        torch.testing.assert_close(a[:, 0], b[:, 0])
+        torch.testing.assert_close(a[:, 0], empty[:, 0])
+    assert not torch.allclose(a[:, 1], empty[:, 1])  # layer 2 still reads its guidance
+    guided = build_model(tiny(variant)).eval()
+    guided.load_state_dict(model.state_dict())  # the switch has no parameters of its own
+    with torch.no_grad():
+        assert not torch.allclose(guided(rgb, guidance)[:, 0], guided(rgb, other)[:, 0])
+
+
 # ------------------------------------------------------------------ official checkpoints
 def reference(depth=12, heads=2, seed=0) -> RefDepthAnythingV2:
     torch.manual_seed(seed)

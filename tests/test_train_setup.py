@@ -63,6 +63,22 @@ def test_init_is_read_once_for_its_architecture_and_weights(tmp_path: Path) -> N
         resolve_config(finetune_from(_cfg(), str(tmp_path / "nope.pth")), tmp_path / "r", False)
 
 
+def test_weights_fine_tuned_with_an_unguided_first_layer_keep_it(tmp_path: Path) -> None:
+    from amodal_depth.models import build_model
+    from amodal_depth.models.checkpoints import init_from_weights, save_model
+    from amodal_depth.train_setup import model_config_for_weights
+
+    guided = save_model(build_model(_cfg().model), tmp_path / "guided.safetensors")
+    switched = dataclasses.replace(_cfg().model, unguided_first_layer=True)
+    run = dataclasses.replace(_cfg(weights=str(guided)), model=switched)
+    cfg = model_config_for_weights(run)
+    assert cfg.unguided_first_layer
+    assert init_from_weights(build_model(cfg), guided) == []  # no parameters of its own
+    unguided = save_model(build_model(cfg), tmp_path / "unguided.safetensors")
+    # Fine-tuning it again without the switch does not silently turn it off.
+    assert model_config_for_weights(_cfg(weights=str(unguided))).unguided_first_layer
+
+
 def test_checks_and_datasets(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="multiple of the patch size 14"):
         check_config(_cfg(width=50))

@@ -210,6 +210,10 @@ def _train(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, weights=a.weights)
     if a.observed_depth:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
+    if a.unguided_first_layer:
+        cfg = dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, unguided_first_layer=True)
+        )
     # K comes from the data: a dataset made with --num-objects 2 trains a 2-layer model.
     from amodal_depth.data.format import read_manifest
 
@@ -223,6 +227,7 @@ def _train(a: argparse.Namespace) -> int:
         "log_every": a.log_every,
         "warmup_steps": a.warmup_steps,
         "roll_deg": a.roll_deg,
+        "anchored_weight": a.anchored_weight,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run = train(cfg, a.data, a.out, resume=a.resume, device=a.device)
@@ -279,11 +284,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="the model also reads an observed depth of the visible scene (trained on "
         "simulated sensor and monocular observations; docs/observed-depth.md)",
     )
+    p.add_argument(
+        "--unguided-first-layer",
+        action="store_true",
+        help="layer 1 (the visible scene) gets no mask guidance, so the ordinary depth map "
+        "does not depend on the masks (docs/training.md)",
+    )
     p.add_argument("--warmup-steps", type=int, default=None, help="lr warm-up (preset's)")
     p.add_argument(
         "--roll-deg", type=float, default=None,
         help="camera-roll augmentation: half of the items rotated about the principal point "
         "by up to +-DEG degrees, cut to the largest window without empty corners (default 0)",
+    )  # fmt: skip
+    p.add_argument(
+        "--anchored-weight", type=float, default=None,
+        help="weight of the loss term that fits each layer where it shows the visible scene "
+        "(as inference with an observed depth does) and scores its hidden part (default 0)",
     )  # fmt: skip
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default cpu")
     p.set_defaults(func=_train)

@@ -65,6 +65,13 @@ class ModelConfig:
     """The model also reads an observed depth of the visible scene (an RGB-D sensor or any
     depth model) as two zero-initialised input channels (models/observation.py); False = the
     paper's RGB-only input. Weights without them load into a model with them."""
+    unguided_first_layer: bool = False
+    """Layer 1 (the visible scene) gets no mask guidance: its guidance is zeroed inside the
+    model, so the ordinary depth map cannot depend on the masks a user gives (dilated,
+    eroded, boxes, or none): exactly so for the variants whose K passes are independent
+    (ade, ade_consistency, ade_mha); in ade_multibatch and ade_late_guidance layer 1 still
+    attends to the guided layers. Later layers are guided as before. False = the paper's
+    input."""
     infer_size: int = 518
     """Short side (pixels) predict_layers resizes an image to when no input_size is given;
     the presets set it to their training height (518 = Depth Anything V2's default)."""
@@ -115,6 +122,10 @@ class TrainConfig:
     """Extra weight on the target's hidden pixels (the region the mission is about)."""
     consistency_weight: float = 0.5
     """Weight of the cross-layer consistency term (ade_consistency only)."""
+    anchored_weight: float = 0.0
+    """Weight of the anchored hidden-part term (losses.anchored_hidden_term): each layer fitted
+    where it shows the visible scene, as inference with an observed depth does, and scored on
+    its hidden part; 0 = off (every preset)."""
     checkpoint_every: int = 200
     log_every: int = 20
     num_workers: int = 0

@@ -49,7 +49,7 @@ from amodal_depth.train_setup import Dist, devices, open_datasets, resolve_confi
 
 VAL_IMAGES = 8
 """Images of the val split scored at every checkpoint (a cheap learning signal, not a metric)."""
-LOSS_TERMS = ("total", "ssi", "grad", "consistency")
+LOSS_TERMS = ("total", "ssi", "grad", "consistency", "anchored")
 """The loss terms logged per step (averaged over ranks and over the steps of a log line)."""
 
 
@@ -147,6 +147,7 @@ def _forward_loss(model: nn.Module, batch: dict[str, Any], cfg: TrainConfig, dev
         invisible_weight=cfg.invisible_weight,
         grad_weight=cfg.grad_weight,
         consistency_weight=cfg.consistency_weight,
+        anchored_weight=cfg.anchored_weight,
     )
     return layered_depth_loss(
         pred,
@@ -341,11 +342,10 @@ def train(
 
 
 def _step(r: _Run, batch: dict[str, Any], step: int, last_ckpt: Path | None):
-    """One optimiser step on this rank's batch; returns the loss terms (total, ssi, grad,
-    consistency) averaged over ranks, and the gradient norm before clipping."""
+    """One optimiser step on this rank's batch; returns the loss terms (LOSS_TERMS) averaged
+    over ranks, and the gradient norm before clipping."""
     terms = _forward_loss(r.net, batch, r.cfg, r.dev)
-    reduced = torch.stack([terms[k].detach() for k in LOSS_TERMS[:3]])
-    reduced = torch.cat([reduced, terms["consistency"].detach().reshape(1)])
+    reduced = torch.stack([terms[k].detach().reshape(()) for k in LOSS_TERMS])
     if r.dist.world > 1:
         dist.all_reduce(reduced)
         reduced /= r.dist.world

@@ -134,7 +134,8 @@ def model_config_for_init(cfg: TrainConfig, official: dict[str, Tensor]) -> Mode
 
 def model_config_for_weights(cfg: TrainConfig) -> ModelConfig:
     """The architecture of the project weights at `cfg.weights` (fine-tuning our own model),
-    with the preset's observed_depth switch and inference size."""
+    with the preset's observed_depth switch and inference size; unguided_first_layer is
+    switched on by either the file or the run (fine-tuning never turns it off)."""
     from amodal_depth.models.checkpoints import read_model_config
 
     path = Path(cfg.weights)  # type: ignore[arg-type]
@@ -146,7 +147,10 @@ def model_config_for_weights(cfg: TrainConfig) -> ModelConfig:
             f"--weights {path} is a {found.variant} model; train it with --variant {found.variant}"
         )
     return dataclasses.replace(
-        found, observed_depth=cfg.model.observed_depth, infer_size=cfg.model.infer_size
+        found,
+        observed_depth=cfg.model.observed_depth,
+        infer_size=cfg.model.infer_size,
+        unguided_first_layer=found.unguided_first_layer or cfg.model.unguided_first_layer,
     )
 
 

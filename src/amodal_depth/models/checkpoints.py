@@ -225,7 +225,8 @@ def init_from_weights(model: AmodalDepthModel, path: str | os.PathLike) -> list[
     """Copy the tensors of a project weights file into `model` to fine-tune it, and return
     the names of the parameters the file does not have. Those may only be the zero-initialised
     observed-depth inputs (a model given `observed_depth` starts as the RGB-only one); any
-    other difference in architecture is a UserError."""
+    other difference in architecture is a UserError, except `unguided_first_layer` (no
+    parameters: a guided model can learn to predict layer 1 without masks)."""
     path = Path(path)
     cfg, _ = _open(path)
     own_cfg = dataclasses.asdict(model.config)
@@ -233,7 +234,8 @@ def init_from_weights(model: AmodalDepthModel, path: str | os.PathLike) -> list[
     diff = [
         k
         for k in own_cfg
-        if k not in ("observed_depth", "infer_size") and own_cfg[k] != file_cfg[k]
+        if k not in ("observed_depth", "infer_size", "unguided_first_layer")
+        and own_cfg[k] != file_cfg[k]
     ]
     if diff:
         found = ", ".join(f"{k}: {file_cfg[k]!r}" for k in diff[:3])

@@ -150,12 +150,15 @@ class AmodalDepthModel(nn.Module):
         def per_layer(x: Tensor) -> Tensor:
             return x.unsqueeze(1).expand(-1, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
 
+        # What layer k may see of the observation: read before layer 1 loses its masks.
+        seen = ~removed_before(guidance[:, :, 0] > 0.5) if observation is not None else None
+        if self.config.unguided_first_layer:  # layer 1 is the visible scene: no masks
+            guidance = torch.cat([torch.zeros_like(guidance[:, :1]), guidance[:, 1:]], dim=1)
         g = guidance.reshape(b * k, *guidance.shape[2:]).to(rgb.dtype)
         obs = observation.to(rgb.dtype) if observation is not None else None
         if self.late_guidance is not None:  # the image (and observation) once, not K times
             return self._run_late(rgb, g, k, obs).reshape(b, k, *rgb.shape[-2:])
         if obs is not None:  # hide what the objects removed before layer k cover
-            seen = ~removed_before(guidance[:, :, 0] > 0.5)
             obs = per_layer(obs) * seen.reshape(b * k, 1, *seen.shape[-2:]).to(obs.dtype)
         group = k if self.variant.cross_layer else None
         return self._run(per_layer(rgb), g, group, obs).reshape(b, k, *rgb.shape[-2:])
