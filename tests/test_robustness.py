@@ -187,6 +187,7 @@ CLI_CASES: dict[str, tuple[Builder, int, str]] = {
     "train_batch_size_zero": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--batch-size", "0", "--out", t / "run"], 2, "must be positive"),
     "train_lr_zero": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--lr", "0", "--out", t / "run"], 2, "must be positive"),
     "train_roll_too_large": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--roll-deg", "90", "--out", t / "run"], 2, "--roll-deg must be in"),
+    "train_anchored_weight_negative": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--anchored-weight", "-1", "--out", t / "run"], 2, "--anchored-weight must be a number >= 0"),
     "train_init_missing": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--init", t / "none.pth", "--out", t / "run"], 2, "no such file; give an official Depth Anything V2 .pth"),
     "train_out_is_a_file": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--steps", "1", "--out", e["a_file"]], 2, "--out"),
     "data_generate_hidden_min_above_max": (lambda e, t: ["data", "generate", "--out", t / "g", "--num", "1", "--size", "32x24", "--hidden-min", "0.8", "--hidden-max", "0.2"], 2, "need 0 <= --hidden-min < --hidden-max < 1"),

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from amodal_depth.models.guidance import removed_before
+
 EPS = 1e-6
 """Floor on normalisation scales and denominators, so empty or flat maps give 0, not NaN."""
 
@@ -184,9 +186,7 @@ def anchored_hidden_term(
     ([B, K] values, [B, K] bool of layers with a hidden part and enough fitted pixels).
     """
     b, k = pred.shape[:2]
-    removed = torch.cumsum(amodal.float(), dim=1) > 0
-    removed = torch.cat([torch.zeros_like(removed[:, :1]), removed[:, :-1]], dim=1)
-    shown = (valid & ~removed).reshape(b * k, -1)
+    shown = (valid & ~removed_before(amodal)).reshape(b * k, -1)
     hidden = (amodal & ~visible & valid).reshape(b * k, -1)
     p, g = pred.reshape(b * k, -1), target.reshape(b * k, -1)
     s, t = fit_scale_shift(p, g, shown)

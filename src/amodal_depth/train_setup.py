@@ -164,6 +164,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError("steps, batch size and lr must be positive")
     if not 0.0 <= cfg.roll_deg <= 45.0:
         raise UserError(f"--roll-deg must be in [0, 45] degrees, got {cfg.roll_deg}")
+    if not 0.0 <= cfg.anchored_weight < float("inf"):
+        raise UserError(f"--anchored-weight must be a number >= 0, got {cfg.anchored_weight}")
     get_variant(cfg.model.variant)  # a UserError naming the variants
 
 
