@@ -196,3 +196,21 @@ def test_anchored_term_scores_the_hidden_part_after_a_fit_on_the_visible_scene()
     assert on["total"].item() == pytest.approx(base["total"].item() + 2.0 * mean.item(), rel=1e-4)
     on["total"].backward()
     assert p.grad is not None and p.grad[0, 1][hidden[0, 1]].abs().sum() > 0
+
+
+def test_anchored_gradient_part_sees_the_outline_of_the_hidden_part() -> None:
+    sc = _scene(4)
+    target, valid = disparity_target(sc["depth"])
+    hidden = sc["amodal"] & ~sc["visible"] & valid
+    args = (target, valid, sc["visible"], sc["amodal"])
+    exact = 2.0 * target + 1.0
+    values, keep = anchored_hidden_term(exact, *args, grad_weight=1.0)
+    assert values[keep].abs().max() < 1e-5  # a perfect layer has no residual to match
+    # A hidden part lifted by a constant: its L1 part is the same with or without the
+    # gradient part, which only sees the step at its outline.
+    lifted = exact.clone()
+    lifted[0, 1][hidden[0, 1]] += 2.0 * 0.05
+    plain, _ = anchored_hidden_term(lifted, *args)
+    with_grad, _ = anchored_hidden_term(lifted, *args, grad_weight=1.0)
+    assert with_grad[0, 1] > plain[0, 1] > 0
+    torch.testing.assert_close(with_grad[1], plain[1])  # image 1 untouched: both 0

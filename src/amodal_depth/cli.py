@@ -228,6 +228,7 @@ def _train(a: argparse.Namespace) -> int:
         "warmup_steps": a.warmup_steps,
         "roll_deg": a.roll_deg,
         "anchored_weight": a.anchored_weight,
+        "anchored_grad_weight": a.anchored_grad_weight,
     }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     run = train(cfg, a.data, a.out, resume=a.resume, device=a.device)
@@ -300,6 +301,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--anchored-weight", type=float, default=None,
         help="weight of the loss term that fits each layer where it shows the visible scene "
         "(as inference with an observed depth does) and scores its hidden part (default 0)",
+    )  # fmt: skip
+    p.add_argument(
+        "--anchored-grad-weight", type=float, default=None,
+        help="inside that term, weight of gradient matching on the fitted hidden part and its "
+        "outline (default 0)",
     )  # fmt: skip
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default cpu")
     p.set_defaults(func=_train)

@@ -126,6 +126,9 @@ class TrainConfig:
     """Weight of the anchored hidden-part term (losses.anchored_hidden_term): each layer fitted
     where it shows the visible scene, as inference with an observed depth does, and scored on
     its hidden part; 0 = off (every preset)."""
+    anchored_grad_weight: float = 0.0
+    """Weight, inside the anchored term, of gradient matching on the fitted hidden part and
+    its outline (keeps the hidden part's edges); 0 = off."""
     checkpoint_every: int = 200
     log_every: int = 20
     num_workers: int = 0

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from amodal_depth.models.guidance import removed_before
@@ -46,6 +47,7 @@ class LossWeights:
     consistency_weight: float = 0.5
     grad_scales: int = 4
     anchored_weight: float = 0.0
+    anchored_grad_weight: float = 0.0
 
 
 def disparity_target(depth: Tensor) -> tuple[Tensor, Tensor]:
@@ -174,7 +176,13 @@ def consistency_term(
 
 
 def anchored_hidden_term(
-    pred: Tensor, target: Tensor, valid: Tensor, visible: Tensor, amodal: Tensor
+    pred: Tensor,
+    target: Tensor,
+    valid: Tensor,
+    visible: Tensor,
+    amodal: Tensor,
+    grad_weight: float = 0.0,
+    grad_scales: int = 4,
 ) -> tuple[Tensor, Tensor]:
     """The hidden part of each layer k >= 2 after fitting the layer where it shows the visible
     scene, as inference with an observed depth does (models/observation.py).
@@ -182,8 +190,11 @@ def anchored_hidden_term(
     Per prediction: (s, t) by least squares of s*p + t against the target disparity on the
     pixels valid and outside the amodal masks of o_1..o_{k-1}; value = mean over the hidden
     part (amodal_k, not visible_k, valid) of |s*p + t - g|, divided by the target's mean
-    absolute deviation from its median on the fitted pixels (unitless, like SSI). Returns
-    ([B, K] values, [B, K] bool of layers with a hidden part and enough fitted pixels).
+    absolute deviation from its median on the fitted pixels (unitless, like SSI). With
+    grad_weight > 0, plus grad_weight x the multi-scale gradient matching of that normalised
+    residual on the hidden part grown by 2 px (its outline included), so the fitted hidden
+    part keeps its edges. Returns ([B, K] values, [B, K] bool of layers with a hidden part
+    and enough fitted pixels).
     """
     b, k = pred.shape[:2]
     shown = (valid & ~removed_before(amodal)).reshape(b * k, -1)
@@ -196,7 +207,16 @@ def anchored_hidden_term(
     med = masked_median(g, shown).unsqueeze(1)
     gscale = ((g - med).abs() * shown).sum(1) / shown.sum(1).clamp(min=1)
     keep = hidden.any(1) & (shown.sum(1) >= 16)
-    return (value / gscale.clamp(min=EPS)).reshape(b, k), keep.reshape(b, k)
+    value = value / gscale.clamp(min=EPS)
+    if grad_weight > 0:
+        residual = (s.unsqueeze(1) * p + t.unsqueeze(1) - g) / gscale.clamp(min=EPS).unsqueeze(1)
+        grown = F.max_pool2d(hf.reshape(b * k, 1, *pred.shape[-2:]), 5, stride=1, padding=2)
+        region = (grown.reshape(b, k, *pred.shape[-2:]) > 0) & valid
+        gm = gradient_matching(
+            residual.reshape(pred.shape), region, scales=grad_scales, group=False
+        )
+        value = value + grad_weight * gm
+    return value.reshape(b, k), keep.reshape(b, k)
 
 
 def _masked_mean(values: Tensor, keep: Tensor) -> Tensor:
@@ -249,7 +269,9 @@ def layered_depth_loss(
     else:
         cons = total.new_zeros(())
     if w.anchored_weight > 0:
-        anch_rows, anch_keep = anchored_hidden_term(pred, target, valid, visible, amodal)
+        anch_rows, anch_keep = anchored_hidden_term(
+            pred, target, valid, visible, amodal, w.anchored_grad_weight, w.grad_scales
+        )
         anchored = _masked_mean(anch_rows, anch_keep)
         total = total + w.anchored_weight * anchored
     else:

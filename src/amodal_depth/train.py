@@ -148,6 +148,7 @@ def _forward_loss(model: nn.Module, batch: dict[str, Any], cfg: TrainConfig, dev
         grad_weight=cfg.grad_weight,
         consistency_weight=cfg.consistency_weight,
         anchored_weight=cfg.anchored_weight,
+        anchored_grad_weight=cfg.anchored_grad_weight,
     )
     return layered_depth_loss(
         pred,

@@ -164,8 +164,10 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError("steps, batch size and lr must be positive")
     if not 0.0 <= cfg.roll_deg <= 45.0:
         raise UserError(f"--roll-deg must be in [0, 45] degrees, got {cfg.roll_deg}")
-    if not 0.0 <= cfg.anchored_weight < float("inf"):
-        raise UserError(f"--anchored-weight must be a number >= 0, got {cfg.anchored_weight}")
+    for flag, v in (("anchored-weight", cfg.anchored_weight),
+                    ("anchored-grad-weight", cfg.anchored_grad_weight)):  # fmt: skip
+        if not 0.0 <= v < float("inf"):
+            raise UserError(f"--{flag} must be a number >= 0, got {v}")
     get_variant(cfg.model.variant)  # a UserError naming the variants
 
 
