@@ -80,11 +80,13 @@ def test_presets_give_the_configs_of_the_committed_runs() -> None:
             assert same(run["config"], now) == [], path
             checked += 1
     # The shipped weights: the cpu-long preset, fine-tuned from earlier weights with the
-    # overrides the run records (train --weights --lr --warmup-steps --steps --seed); the
-    # model dims the preset leaves to the encoder name come resolved from the weights file.
+    # overrides the run records (train --weights --lr --warmup-steps --steps --seed
+    # --anchored-weight --anchored-grad-weight); the model dims the preset leaves to the
+    # encoder name come resolved from the weights file.
     shipped = json.loads((ROOT / "weights" / "config.json").read_text())["train"]
     base = preset("cpu-long", shipped["model"]["variant"])
     overrides = ("lr", "warmup_steps", "steps", "seed", "weights")
+    overrides += ("anchored_weight", "anchored_grad_weight")
     now = to_dict(dataclasses.replace(base, **{k: shipped[k] for k in overrides}))
     resolved = {k for k, v in now["model"].items() if v is None}
     now["model"] = {k: shipped["model"][k] if k in resolved else v for k, v in now["model"].items()}
