@@ -18,6 +18,7 @@ from amodal_depth.data.objects import TEX_RINGS, TEXTURES, ObjectLibrary
 from amodal_depth.data.render import Renderer, WorldMesh
 from amodal_depth.data.styles import (
     DIVERSE,
+    DIVERSE_WIDE,
     EVALUATION_ONLY,
     FACTOR_STYLES,
     FAMILIES_DIVERSE,
@@ -223,3 +224,37 @@ def test_cli_factor_style_renders_an_all_test_set(tmp_path: Path) -> None:
     for sid in manifest["splits"]["test"]:
         hfov = json.loads((out / SAMPLES_DIR / sid / "meta.json").read_text())["hfov_deg"]
         assert not 40.0 <= hfov <= 100.0  # the lens moved out of diverse's range
+
+
+def test_diverse_wide_widens_only_the_camera_pose() -> None:
+    """diverse-wide is diverse with wider camera-pose ranges (each containing diverse's) and
+    nothing else changed, so the shifted set still holds out its lens, lights, textures,
+    noise and objects; it is a training style (splits like diverse)."""
+    pose = {"camera_height", "pitch_deg", "roll_deg", "principal_offset"}
+    fields = [f for f in DIVERSE.to_dict() if f != "name"]
+    assert {f for f in fields if getattr(DIVERSE, f) != getattr(DIVERSE_WIDE, f)} == pose
+
+    def span(r) -> tuple[float, float]:
+        flat = [r] if isinstance(r[0], float) else list(r)
+        return min(a for a, _ in flat), max(b for _, b in flat)
+
+    for f in pose:
+        lo, hi = span(getattr(DIVERSE, f))
+        wlo, whi = span(getattr(DIVERSE_WIDE, f))
+        assert wlo <= lo and hi <= whi and (wlo, whi) != (lo, hi), f
+    for f in SHIFT_FACTORS["lens"] + SHIFT_FACTORS["light"] + SHIFT_FACTORS["texture"]:
+        assert getattr(DIVERSE_WIDE, f) == getattr(DIVERSE, f) != getattr(SHIFTED, f)
+    assert "diverse-wide" not in EVALUATION_ONLY
+
+
+def test_cli_diverse_wide_renders_and_verifies(tmp_path: Path) -> None:
+    out = tmp_path / "wide"
+    assert main(["data", "generate", "--out", str(out), "--num", "4", "--size", "64x48",
+                 "--style", "diverse-wide", "--seed", "3"]) == 0  # fmt: skip
+    buf = io.StringIO()
+    assert verify_dataset(out, progress=False, out=buf), buf.getvalue()
+    manifest = read_manifest(out)
+    assert manifest["generator"]["style_params"]["name"] == "diverse-wide"
+    for sid in sorted((out / SAMPLES_DIR).iterdir()):
+        meta = json.loads((sid / "meta.json").read_text())
+        assert meta["style"] == "diverse-wide" and abs(meta["roll_deg"]) <= 15.0 + 1e-6
