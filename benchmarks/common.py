@@ -30,6 +30,8 @@ DATASET_COMMANDS = {
     "--style diverse --workers 2",
     "shifted": "amodal-depth data generate --out data/shifted --num 400 --seed 777 "
     "--style shifted --workers 2",
+    "diverse-wide": "amodal-depth data generate --out data/diverse-wide --num 8000 --seed 2 "
+    "--style diverse-wide --workers 2",
 }
 """The commands that render the datasets the docs' benchmark commands read (docs/data.md)."""
 

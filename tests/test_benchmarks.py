@@ -74,6 +74,18 @@ def test_table_script_checks_every_set_first(monkeypatch, capsys, tmp_path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_compare_weights_checks_every_input_first(monkeypatch, capsys, tmp_path) -> None:
+    work = tmp_path / "w"
+    argv = ["--weights", f"a={tmp_path / 'none.safetensors'}", "--work", str(work),
+            "--out", str(tmp_path / "c.json")]  # fmt: skip
+    assert _run("compare_weights", [*argv, "--set", f"s={tmp_path / 'cpu'}:test"],
+                monkeypatch) == 2  # fmt: skip
+    assert "data generate --out data/cpu" in capsys.readouterr().err
+    assert _run("compare_weights", [*argv, "--set", "s=data/cpu"], monkeypatch) == 2
+    assert "NAME=DATA:SPLIT" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing evaluated, nothing written
+
+
 def test_out_that_is_a_directory_is_refused_before_work(monkeypatch, capsys, tmp_path) -> None:
     assert _run("bench_models", ["--out", str(tmp_path)], monkeypatch) == 2
     assert "is a directory" in capsys.readouterr().err
