@@ -4,7 +4,9 @@
   give.
 - `gt-corrupted`: the true layer-1 depth through the sensor corruption of data/observe.py
   (noise growing with z^2, quantisation, misregistration, holes), seeded by the sample's
-  content, so every run scores the same observation (metres).
+  own generator seed (meta.json `seed`; the depth's bytes for a sample without one), so
+  every run, and every install that renders the dataset anew, scores the same observation
+  (metres).
 - `model:WEIGHTS`: layer 1 of an RGB-only model's prediction (relative inverse depth, the
   `disparity` kind): what a user with a monocular depth model has.
 
@@ -60,8 +62,7 @@ class ObservedSource:
         if self.spec == "gt":
             return d1, "depth"
         if self.spec == "gt-corrupted":
-            seed = zlib.crc32(np.ascontiguousarray(d1).tobytes())
-            obs, _ = sensor_observation(d1, sample.rgb, np.random.default_rng(seed))
+            obs, _ = sensor_observation(d1, sample.rgb, np.random.default_rng(sensor_seed(sample)))
             return obs, "depth"
         disp = self.model.predict_layers(sample.rgb, np.asarray(sample.amodal, bool))[0]
         return disp.astype(np.float32), "disparity"
@@ -75,6 +76,17 @@ class ObservedSource:
 
         obs, _ = self(sample)
         return int((np.isfinite(obs) & (obs > 0)).sum()) >= MIN_VALID_PIXELS
+
+
+def sensor_seed(sample: Any) -> int:
+    """The simulated sensor's seed for one sample: its generator seed (meta.json), which
+    does not change when a dataset is rendered again on another install (the depth PNGs can
+    differ there by float round-off); samples without one (other layouts) fall back to a
+    checksum of their true layer-1 depth."""
+    seed = (getattr(sample, "meta", None) or {}).get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed
+    return zlib.crc32(np.ascontiguousarray(sample.depth[0], np.float32).tobytes())
 
 
 def parse_observed(spec: str | None) -> ObservedSource | None:
