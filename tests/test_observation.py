@@ -445,6 +445,5 @@ def test_sensor_seed_is_the_samples_generator_seed(data: Path) -> None:
     b, _ = ObservedSource("gt-corrupted")(nudged)
     assert np.array_equal(a > 0, b > 0)  # the same holes
     assert np.abs(a - b)[(a > 0) & (b > 0)].max() < 0.01  # the same draws, on a nudged depth
-    no_meta = dataclasses.replace(sample, meta={})
-    assert sensor_seed(no_meta) == sensor_seed(dataclasses.replace(no_meta))
+    no_meta = dataclasses.replace(sample, meta={})  # other layouts: a checksum of the depth
     assert sensor_seed(no_meta) != sensor_seed(dataclasses.replace(no_meta, depth=nudged.depth))

@@ -242,8 +242,9 @@ def test_diverse_wide_widens_only_the_camera_pose() -> None:
         lo, hi = span(getattr(DIVERSE, f))
         wlo, whi = span(getattr(DIVERSE_WIDE, f))
         assert wlo <= lo and hi <= whi and (wlo, whi) != (lo, hi), f
-    for f in SHIFT_FACTORS["lens"] + SHIFT_FACTORS["light"] + SHIFT_FACTORS["texture"]:
-        assert getattr(DIVERSE_WIDE, f) == getattr(DIVERSE, f) != getattr(SHIFTED, f)
+    for factor in ("lens", "light", "texture", "noise", "objects"):
+        for f in SHIFT_FACTORS[factor]:
+            assert getattr(DIVERSE_WIDE, f) == getattr(DIVERSE, f) != getattr(SHIFTED, f)
     assert "diverse-wide" not in EVALUATION_ONLY
 
 
