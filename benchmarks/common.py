@@ -67,6 +67,20 @@ def check_dataset(path: Path | str) -> Path:
     raise UserError(f"{path}: no dataset there (data/ is not committed); render it first: {cmd}")
 
 
+def headline_scores(r: dict) -> dict[str, float | None]:
+    """The columns the model comparisons report, from one `amodal-depth evaluate` JSON:
+    layer-1 and all-pixel delta1, hidden-part RMSE and AbsRel, layer-1 and hidden-outline
+    boundary F1."""
+    return {
+        "layer1_delta1": r["depth_per_layer"]["1"]["all"]["delta1"],
+        "all_delta1": r["depth"]["all"]["delta1"],
+        "hidden_rmse_m": r["depth"]["invisible"]["rmse"],
+        "hidden_abs_rel": r["depth"]["invisible"]["abs_rel"],
+        "layer1_boundary_f1": r["boundary_per_layer"]["1"]["boundary_f1"],
+        "hidden_outline_f1": r["boundary"]["boundary_f1_hidden_outline"],
+    }
+
+
 def run(main: Callable[[], object]) -> None:
     """Call a script's main() and exit with the int it returns (0 for None); a UserError
     becomes one line on stderr and exit code 2."""

@@ -8,11 +8,12 @@
 
 Each cell is `amodal-depth evaluate --weights W --data DATA --split SPLIT [--max-images N]`
 (its command is in the JSON); the evaluation JSON of a cell is kept in --work as
-SET_WEIGHTS.json together with the sha256 of the weights file it scored, so a rerun skips
-the cells whose weights have not changed (resumable). Every dataset and weights file is
-checked before the first evaluation. Per cell: layer-1 delta1, all-pixel delta1, hidden-part
-RMSE and AbsRel (o_k's hidden part, k >= 2), layer-1 boundary F1 and the hidden-outline
-boundary F1, after evaluate's per-layer alignment; the markdown table is printed.
+SET_WEIGHTS.json, stamped with the sha256 of the weights file it scored, so a rerun skips
+the cells whose weights have not changed (resumable, as benchmarks/shift_factors.py). Every
+dataset and weights file is checked before the first evaluation. Per cell: layer-1 delta1,
+all-pixel delta1, hidden-part RMSE and AbsRel (o_k's hidden part, k >= 2), layer-1 boundary
+F1 and the hidden-outline boundary F1 (common.headline_scores), after evaluate's per-layer
+alignment; the markdown table is printed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from amodal_depth.errors import UserError
 from amodal_depth.evaluate import evaluate_cli
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.models.checkpoints import load_model
-from common import add_out, check_dataset, run  # benchmarks/ is this script's directory
+from common import (
+    add_out,
+    check_dataset,
+    headline_scores,
+    run,
+)  # benchmarks/ is this script's directory
 
 COLUMNS = {
     "layer1_delta1": "layer-1 δ1 ↑",
@@ -36,18 +42,6 @@ COLUMNS = {
     "layer1_boundary_f1": "layer-1 boundary F1 ↑",
     "hidden_outline_f1": "hidden-outline boundary F1 ↑",
 }
-
-
-def scores(r: dict) -> dict[str, float]:
-    """The table's columns from one evaluate JSON."""
-    return {
-        "layer1_delta1": r["depth_per_layer"]["1"]["all"]["delta1"],
-        "all_delta1": r["depth"]["all"]["delta1"],
-        "hidden_rmse_m": r["depth"]["invisible"]["rmse"],
-        "hidden_abs_rel": r["depth"]["invisible"]["abs_rel"],
-        "layer1_boundary_f1": r["boundary_per_layer"]["1"]["boundary_f1"],
-        "hidden_outline_f1": r["boundary"]["boundary_f1_hidden_outline"],
-    }
 
 
 def _pair(spec: str, flag: str, example: str) -> tuple[str, str]:
@@ -90,16 +84,16 @@ def main() -> None:
     for set_name, data, split, n in sets:
         for w_name, path in weights:
             out = work / f"{set_name}_{w_name}.json"
-            stamp = out.with_suffix(".sha256")
-            if not (out.is_file() and stamp.is_file() and stamp.read_text() == sha[w_name]):
+            r = json.loads(out.read_text()) if out.is_file() else {}
+            if r.get("weights_sha256") != sha[w_name]:
                 evaluate_cli(weights=path, data=data, split=split, out=out, max_images=n)
-                stamp.write_text(sha[w_name])
-            r = json.loads(out.read_text())
+                r = {**json.loads(out.read_text()), "weights_sha256": sha[w_name]}
+                atomic_write_json(out, r)
             cmd = f"amodal-depth evaluate --weights {path} --data {data} --split {split}"
             cmd += f" --max-images {n}" if n else ""
             cells.setdefault(set_name, {})[w_name] = {
                 "images": r["num_images"],
-                **{k: round(v, 4) for k, v in scores(r).items() if v is not None},
+                **{k: round(v, 4) for k, v in headline_scores(r).items() if v is not None},
                 "command": f"{cmd} --out J.json",
             }
     lines = ["| weights | data | images | " + " | ".join(COLUMNS.values()) + " |",

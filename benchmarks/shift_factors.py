@@ -31,18 +31,7 @@ from amodal_depth.data.styles import FACTOR_STYLES, default_splits
 from amodal_depth.evaluate import evaluate_cli
 from amodal_depth.fileio import atomic_write_json
 from amodal_depth.models.checkpoints import load_model
-from common import SCRATCH, add_out, run  # benchmarks/ is this script's directory
-
-
-def _scores(r: dict) -> dict[str, float]:
-    layer1 = r["depth_per_layer"]["1"]
-    return {
-        "layer1_delta1": layer1["all"]["delta1"],
-        "all_delta1": r["depth"]["all"]["delta1"],
-        "hidden_rmse_m": r["depth"]["invisible"]["rmse"],
-        "hidden_abs_rel": r["depth"]["invisible"]["abs_rel"],
-        "layer1_boundary_f1": r["boundary_per_layer"]["1"]["boundary_f1"],
-    }
+from common import SCRATCH, add_out, headline_scores, run  # benchmarks/ is this script's directory
 
 
 def main() -> None:
@@ -67,8 +56,8 @@ def main() -> None:
             evaluate_cli(weights=a.weights, data=data, split="test", out=out)
             r = json.loads(out.read_text())
             atomic_write_json(out, {**r, "weights": a.weights, "weights_sha256": sha})
-        rows[style] = _scores(json.loads(out.read_text()))
-        print(style, {k: round(v, 3) for k, v in rows[style].items()}, flush=True)
+        rows[style] = headline_scores(json.loads(out.read_text()))
+        print(style, {k: round(v, 3) for k, v in rows[style].items() if v is not None}, flush=True)
     drop = rows["diverse"]["layer1_delta1"] - rows["shifted"]["layer1_delta1"]
     for style in FACTOR_STYLES:
         own = rows["diverse"]["layer1_delta1"] - rows[style]["layer1_delta1"]
