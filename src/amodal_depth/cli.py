@@ -208,6 +208,8 @@ def _train(a: argparse.Namespace) -> int:
         cfg = finetune_from(cfg, a.init)
     if a.weights:
         cfg = dataclasses.replace(cfg, weights=a.weights)
+    if a.grow_after:
+        cfg = dataclasses.replace(cfg, grow_after=a.grow_after)
     if a.observed_depth:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
     if a.unguided_first_layer:
@@ -291,6 +293,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="layer 1 (the visible scene) gets no mask guidance, so the ordinary depth map "
         "does not depend on the masks (docs/training.md)",
     )
+    p.add_argument(
+        "--grow-after", type=_int_list, default=None, metavar="1,3,5",
+        help="with --weights: insert an identity transformer block after each of these encoder "
+        "blocks (0-based) and fine-tune the deeper model (docs/training.md)",
+    )  # fmt: skip
     p.add_argument("--warmup-steps", type=int, default=None, help="lr warm-up (preset's)")
     p.add_argument(
         "--roll-deg", type=float, default=None,

@@ -139,6 +139,10 @@ class TrainConfig:
     """Path to a project weights file (a RUN/model.safetensors or weights/model.safetensors)
     to fine-tune: its architecture replaces the preset's, except `observed_depth`, which may
     be switched on (the new input starts at zero, so training starts from that model)."""
+    grow_after: list[int] | None = None
+    """With `weights`: insert one identity transformer block after each of these encoder
+    blocks (0-based) before fine-tuning (models/grow.py): a deeper model that starts as the
+    file's model. None = the file's architecture as it is."""
 
 
 # ------------------------------------------------------------------------------ presets

@@ -246,9 +246,15 @@ def _set_up(
 
         init_from_depth_anything_v2(model, official, source=cfg.init)
     elif cfg.weights and not resumed:
-        from amodal_depth.models.checkpoints import init_from_weights
+        from amodal_depth.models.checkpoints import init_from_weights, load_model
 
-        init_from_weights(model, cfg.weights)
+        if cfg.grow_after:
+            from amodal_depth.models.grow import grow_encoder
+
+            start = grow_encoder(load_model(cfg.weights), cfg.grow_after)
+            model.load_state_dict(start.state_dict())  # same config: resolve_config made it
+        else:
+            init_from_weights(model, cfg.weights)
     model.to(dev)
     opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -146,6 +146,11 @@ def model_config_for_weights(cfg: TrainConfig) -> ModelConfig:
         raise UserError(
             f"--weights {path} is a {found.variant} model; train it with --variant {found.variant}"
         )
+    if cfg.grow_after:
+        from amodal_depth.models.grow import grown_layout
+
+        source, hooks = grown_layout(found.depth, found.intermediate_layers, cfg.grow_after)
+        found = dataclasses.replace(found, depth=len(source), intermediate_layers=hooks)
     return dataclasses.replace(
         found,
         observed_depth=cfg.model.observed_depth,
@@ -160,6 +165,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError(
             f"training size {cfg.width}x{cfg.height} is not a multiple of the patch size {p}"
         )
+    if cfg.grow_after and not cfg.weights:
+        raise UserError("--grow-after deepens the model of --weights; give --weights too")
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise UserError("steps, batch size and lr must be positive")
     if not 0.0 <= cfg.roll_deg <= 45.0:
