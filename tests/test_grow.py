@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from amodal_depth.config import preset
 from amodal_depth.errors import UserError
 from amodal_depth.models import build_model
 from amodal_depth.models.checkpoints import load_model, save_model
-from amodal_depth.models.grow import grow_encoder, grown_layout
+from amodal_depth.models.grow import grow_encoder, grown_layout, inserted_blocks
+from amodal_depth.models.sizes import resolve_config
 from conftest import flat_sample, write_flat_dataset  # tests/ is on sys.path under pytest
 
 
@@ -24,6 +26,7 @@ def test_layout_by_hand() -> None:
     assert source == [0, 1, None, 2, 3, None, 4, 5, None]
     assert hooks == [2, 3, 5, 8]  # hooked blocks with a new one after them hand it the hook
     assert grown_layout(4, [0, 1, 2, 3], [0]) == ([0, None, 1, 2, 3], [1, 2, 3, 4])
+    assert inserted_blocks(9, [1, 3, 5]) == [2, 5, 8]
     for bad in ([], [6], [-1], [2, 2]):
         with pytest.raises(UserError, match=r"distinct indices in \[0, 6\)"):
             grown_layout(6, [1, 2, 3, 5], bad)
@@ -67,7 +70,17 @@ def test_train_grow_after_fine_tunes_the_deeper_model(tmp_path: Path) -> None:
     assert main(argv + ["--resume"]) == 0  # resuming keeps the grown architecture
 
 
-def cfg_depth(cfg) -> int:
-    from amodal_depth.models.sizes import resolve_config
+def test_inserted_blocks_get_their_own_learning_rate() -> None:
+    from amodal_depth.train import _param_groups
 
+    cfg = dataclasses.replace(preset("quick", "ade"), grow_after=[0, 2], grow_lr_scale=10.0)
+    cfg = dataclasses.replace(cfg, model=resolve_config(dataclasses.replace(cfg.model, depth=6)))
+    model = build_model(cfg.model)
+    lr_of = {id(p): g["lr"] for g in _param_groups(model, cfg) for p in g["params"]}
+    for name, p in model.named_parameters():
+        new = name.startswith(("pretrained.blocks.1.", "pretrained.blocks.4."))
+        assert lr_of[id(p)] == pytest.approx(cfg.lr * (10.0 if new else 1.0)), name
+
+
+def cfg_depth(cfg) -> int:
     return resolve_config(cfg).depth

@@ -173,6 +173,7 @@ CLI_CASES: dict[str, tuple[Builder, int, str]] = {
     "train_weights_other_variant": (lambda e, t: ["train", "--variant", "ade_mha", "--preset", "quick", "--data", e["data"], "--steps", "2", "--weights", e["weights"], "--out", t / "run"], 2, "is a ade model; train it with --variant ade"),
     "train_grow_without_weights": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--steps", "2", "--grow-after", "1", "--out", t / "run"], 2, "--grow-after deepens the model of --weights; give --weights too"),
     "train_grow_after_out_of_range": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--steps", "2", "--weights", e["weights"], "--grow-after", "4", "--out", t / "run"], 2, "blocks to grow after must be distinct indices in [0, 4), got [4]"),
+    "train_grow_lr_scale_zero": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--steps", "2", "--weights", e["weights"], "--grow-after", "1", "--grow-lr-scale", "0", "--out", t / "run"], 2, "--grow-lr-scale must be a number > 0, got 0.0"),
     "train_weights_corrupt": (lambda e, t: ["train", "--variant", "ade", "--preset", "quick", "--data", e["data"], "--steps", "2", "--weights", e["bad.safetensors"], "--out", t / "run"], 2, "is not a readable safetensors file"),
     "predict_size_zero": (lambda e, t: P(e, t / "o", "--size", "0"), 2, "input_size must be >= 14 pixels, got 0"),
     "predict_size_13": (lambda e, t: P(e, t / "o", "--size", "13"), 2, "input_size must be >= 14 pixels, got 13"),

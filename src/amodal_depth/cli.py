@@ -210,6 +210,8 @@ def _train(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, weights=a.weights)
     if a.grow_after:
         cfg = dataclasses.replace(cfg, grow_after=a.grow_after)
+    if a.grow_lr_scale is not None:
+        cfg = dataclasses.replace(cfg, grow_lr_scale=a.grow_lr_scale)
     if a.observed_depth:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
     if a.unguided_first_layer:
@@ -297,6 +299,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--grow-after", type=_int_list, default=None, metavar="1,3,5",
         help="with --weights: insert an identity transformer block after each of these encoder "
         "blocks (0-based) and fine-tune the deeper model (docs/training.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--grow-lr-scale", type=float, default=None,
+        help="learning-rate multiplier of the blocks --grow-after inserts (default 1)",
     )  # fmt: skip
     p.add_argument("--warmup-steps", type=int, default=None, help="lr warm-up (preset's)")
     p.add_argument(

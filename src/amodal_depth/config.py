@@ -143,6 +143,9 @@ class TrainConfig:
     """With `weights`: insert one identity transformer block after each of these encoder
     blocks (0-based) before fine-tuning (models/grow.py): a deeper model that starts as the
     file's model. None = the file's architecture as it is."""
+    grow_lr_scale: float = 1.0
+    """Multiplier on the learning rate of the blocks `grow_after` inserts (they start as
+    identities and must catch up with trained ones)."""
 
 
 # ------------------------------------------------------------------------------ presets

@@ -91,21 +91,31 @@ def _batches(
 # ------------------------------------------------------------------------ optimisation
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     """AdamW groups: no weight decay on norms, biases, gains and token/position embeddings;
-    the encoder (`pretrained.*`) at lr * encoder_lr_scale."""
-    groups: dict[tuple[bool, bool], list[Tensor]] = {}
+    the encoder (`pretrained.*`) at lr * encoder_lr_scale, and the blocks that
+    `cfg.grow_after` inserted at that times grow_lr_scale."""
+    grown: set[str] = set()
+    if cfg.grow_after:
+        from amodal_depth.models.grow import inserted_blocks
+
+        grown = {
+            f"pretrained.blocks.{j}." for j in inserted_blocks(cfg.model.depth, cfg.grow_after)
+        }
+    groups: dict[tuple[bool, bool, bool], list[Tensor]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         no_decay = p.ndim < 2 or any(t in name for t in ("pos_embed", "cls_token", "norm"))
         encoder = name.startswith("pretrained.")
-        groups.setdefault((encoder, no_decay), []).append(p)
+        new = any(name.startswith(g) for g in grown)
+        groups.setdefault((encoder, new, no_decay), []).append(p)
     out = []
-    for (encoder, no_decay), params in sorted(groups.items()):
+    for (encoder, new, no_decay), params in sorted(groups.items()):
+        scale = (cfg.encoder_lr_scale if encoder else 1.0) * (cfg.grow_lr_scale if new else 1.0)
         out.append(
             {
                 "params": params,
                 "weight_decay": 0.0 if no_decay else cfg.weight_decay,
-                "lr": cfg.lr * (cfg.encoder_lr_scale if encoder else 1.0),
+                "lr": cfg.lr * scale,
             }
         )
     return out

@@ -167,6 +167,8 @@ def check_config(cfg: TrainConfig) -> None:
         )
     if cfg.grow_after and not cfg.weights:
         raise UserError("--grow-after deepens the model of --weights; give --weights too")
+    if not 0.0 < cfg.grow_lr_scale < float("inf"):
+        raise UserError(f"--grow-lr-scale must be a number > 0, got {cfg.grow_lr_scale}")
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise UserError("steps, batch size and lr must be positive")
     if not 0.0 <= cfg.roll_deg <= 45.0:

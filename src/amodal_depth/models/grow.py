@@ -44,6 +44,13 @@ def grown_layout(depth: int, layers: Sequence[int], after: Sequence[int]) -> tup
     return source, hooks
 
 
+def inserted_blocks(grown_depth: int, after: Sequence[int]) -> list[int]:
+    """Indices, in the grown encoder of `grown_depth` blocks, of the blocks inserted after
+    the old blocks `after`."""
+    source, _ = grown_layout(grown_depth - len(after), [], after)
+    return [j for j, src in enumerate(source) if src is None]
+
+
 def grow_encoder(model: torch.nn.Module, after: Sequence[int]) -> torch.nn.Module:
     """A copy of `model` (an AmodalDepthModel) with one identity transformer block inserted
     after each encoder block in `after` (0-based); its output is the same as `model`'s."""
