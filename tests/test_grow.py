@@ -68,6 +68,11 @@ def test_train_grow_after_fine_tunes_the_deeper_model(tmp_path: Path) -> None:
     saved = json.loads((out / "config.json").read_text())["train"]
     assert saved["grow_after"] == [1, 3] and saved["model"]["depth"] == trained.config.depth
     assert main(argv + ["--resume"]) == 0  # resuming keeps the grown architecture
+    # An RGB-only file grown into a model that also reads an observed depth.
+    rgbd = tmp_path / "rgbd"
+    argv_d = argv[: argv.index("--out") + 1] + [str(rgbd)] + argv[argv.index("--out") + 2 :]
+    assert main(argv_d + ["--observed-depth"]) == 0
+    assert load_model(rgbd / "model.safetensors").config.observed_depth
 
 
 def test_inserted_blocks_get_their_own_learning_rate() -> None:

@@ -261,8 +261,11 @@ def _set_up(
         if cfg.grow_after:
             from amodal_depth.models.grow import grow_encoder
 
-            start = grow_encoder(load_model(cfg.weights), cfg.grow_after)
-            model.load_state_dict(start.state_dict())  # same config: resolve_config made it
+            # Same architecture (resolve_config grew cfg.model alike) but for inputs the file
+            # lacks, e.g. the zero-initialised observed-depth ones, which keep their init.
+            state = model.state_dict()
+            state.update(grow_encoder(load_model(cfg.weights), cfg.grow_after).state_dict())
+            model.load_state_dict(state)
         else:
             init_from_weights(model, cfg.weights)
     model.to(dev)

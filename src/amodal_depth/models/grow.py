@@ -2,7 +2,7 @@
 
 Our CPU model underfits: on `diverse-wide` its scores on 200 training images are within 0.01
 of its scores on val (layer-1 delta1 0.787 vs 0.777, hidden RMSE 0.478 vs 0.496 m), so more of
-the same data cannot help much and a larger model should. Training a larger one from scratch
+the same data cannot help much and a larger model might. Training a larger one from scratch
 costs the ~50,000 images the small one has already seen; instead `grow_encoder` inserts new
 transformer blocks into the trained encoder as identities — their LayerScale gammas start at
 0, so each new block adds exactly nothing to the residual stream — and fine-tuning then gives
@@ -13,6 +13,10 @@ A new block goes right after each block listed in `after`. A DPT hook that read 
 then reads the new one instead (same tensor at the start, so the head's input is unchanged),
 so the added depth feeds the head at that level; the other hooks follow their block to its new
 index.
+
+Measured (docs/training.md, "A deeper encoder grown from the shipped one"): three blocks grown
+into the shipped model and fine-tuned for 2,800 steps moved its depth scores by < 0.01; the new
+blocks' gammas stayed small.
 """
 
 from __future__ import annotations
