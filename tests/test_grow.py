@@ -64,7 +64,7 @@ def test_train_grow_after_fine_tunes_the_deeper_model(tmp_path: Path) -> None:
             "--grow-after", "1,3"]  # fmt: skip
     assert main(argv) == 0
     trained = load_model(out / "model.safetensors")
-    assert trained.config.depth == cfg_depth(cfg) + 2
+    assert trained.config.depth == resolve_config(cfg).depth + 2
     saved = json.loads((out / "config.json").read_text())["train"]
     assert saved["grow_after"] == [1, 3] and saved["model"]["depth"] == trained.config.depth
     assert main(argv + ["--resume"]) == 0  # resuming keeps the grown architecture
@@ -85,7 +85,3 @@ def test_inserted_blocks_get_their_own_learning_rate() -> None:
     for name, p in model.named_parameters():
         new = name.startswith(("pretrained.blocks.1.", "pretrained.blocks.4."))
         assert lr_of[id(p)] == pytest.approx(cfg.lr * (10.0 if new else 1.0)), name
-
-
-def cfg_depth(cfg) -> int:
-    return resolve_config(cfg).depth
