@@ -308,6 +308,96 @@ def test_train_with_observed_depth_from_our_weights(data: Path, tmp_path: Path) 
     assert cfg["weights"] == str(base) and cfg["model"]["observed_depth"] is True
 
 
+def test_a_share_of_items_is_left_to_a_model_and_the_rest_simulated_as_before(data: Path) -> None:
+    from amodal_depth.data.augment import AugmentConfig
+    from amodal_depth.data.dataset import AmodalLayersDataset
+
+    def items(share: float) -> list[dict]:
+        augment = AugmentConfig(observe=True, observe_model_share=share)
+        ds = AmodalLayersDataset(data, "train", augment=augment, seed=3)
+        return [ds[i] for i in range(len(ds))]
+
+    for item in items(1.0):
+        assert bool(item["observed_from_model"])
+        assert not item["observed_inverse"].any()
+        assert torch.equal(item["observed_valid"], item["depth"][0] > 0)
+    plain = items(0.0)
+    assert all("observed_from_model" not in item for item in plain)
+    assert any(item["observed_inverse"].any() for item in plain)
+    for item in items(1e-9):  # drawn, never taken: still a simulated observation
+        assert not bool(item["observed_from_model"])
+        assert item["observed_inverse"].shape == (H, W)
+
+
+def test_observe_with_model_fills_in_only_the_flagged_items() -> None:
+    from amodal_depth.models import normalize_image
+    from amodal_depth.train import observe_with_model
+
+    rng = np.random.default_rng(0)
+    rgb = torch.from_numpy(rng.uniform(0, 1, (2, 3, H, W)).astype(np.float32))
+    amodal = torch.zeros(2, K, H, W, dtype=torch.bool)
+    amodal[:, 0, 5:15, 10:25] = True
+    amodal[:, 1, 8:20, 15:35] = True
+    simulated = torch.from_numpy(rng.uniform(0.2, 1.0, (2, H, W)).astype(np.float32))
+    valid = torch.ones(2, H, W, dtype=torch.bool)
+    valid[0, :4] = False  # no surface there
+    batch = {
+        "observed_inverse": simulated.clone(),
+        "observed_valid": valid,
+        "observed_from_model": torch.tensor([True, False]),
+    }
+    observer = _model(False)
+    image = normalize_image(rgb)
+    out = observe_with_model(observer, batch, image, amodal)
+    with torch.no_grad():
+        want = observer(image[:1], build_guidance(amodal[:1]))[0, 0]
+    torch.testing.assert_close(out[0], torch.where(valid[0], want, torch.zeros_like(want)))
+    assert float(out[0, 4:].abs().sum()) > 0 and not out[0, :4].any()
+    torch.testing.assert_close(out[1], simulated[1])  # simulated items are left alone
+    assert torch.equal(batch["observed_inverse"], simulated)  # the batch is not modified
+    del batch["observed_from_model"]
+    assert observe_with_model(None, batch, image, amodal) is batch["observed_inverse"]
+    batch["observed_from_model"] = torch.tensor([True, False])
+    with pytest.raises(ValueError, match="no observer"):
+        observe_with_model(None, batch, image, amodal)
+
+
+def test_train_with_a_model_observing_a_share_of_the_items(data: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.safetensors"
+    save_model(_model(False), base)
+    out = tmp_path / "run"
+    argv = ["train", "--variant", "ade", "--data", str(data), "--out", str(out)]
+    argv += ["--preset", "quick", "--steps", "2", "--batch-size", "2", "--weights", str(base)]
+    argv += ["--observed-depth", "--observed-model", str(base), "--observed-model-share", "1"]
+    assert main(argv) == 0
+    cfg = json.loads((out / "config.json").read_text())["train"]
+    assert cfg["observed_model"] == str(base) and cfg["observed_model_share"] == 1.0
+    assert load_model(out / "model.safetensors").pretrained.stem.observation.weight.abs().sum() > 0
+
+
+def test_observed_model_errors(data: Path, tmp_path: Path, capsys) -> None:
+    base = tmp_path / "base.safetensors"
+    save_model(_model(False), base)
+    two = tmp_path / "two.safetensors"
+    cfg = preset("quick", "ade").model
+    cfg.num_layers = 2
+    save_model(build_model(cfg), two)
+    argv = ["train", "--variant", "ade", "--data", str(data), "--preset", "quick", "--steps", "1"]
+    cases = [
+        (["--observed-model", str(base)], "add --observed-depth"),
+        (["--observed-depth", "--observed-model", str(tmp_path / "none.safetensors")],
+         "no such file"),
+        (["--observed-depth", "--observed-model", str(base), "--observed-model-share", "1.5"],
+         "must be in [0, 1]"),
+        (["--observed-depth", "--observed-model-share", "0.5"], "give it too"),
+        (["--observed-depth", "--observed-model", str(two)], "predicts 2 layers"),
+    ]  # fmt: skip
+    for i, (extra, message) in enumerate(cases):
+        assert main([*argv, "--out", str(tmp_path / f"r{i}"), *extra]) == 2, message
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / f"r{i}").exists()
+
+
 def test_train_weights_errors(data: Path, tmp_path: Path, capsys) -> None:
     base = tmp_path / "base.safetensors"
     save_model(_model(False), base)

@@ -214,6 +214,14 @@ def _train(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, grow_lr_scale=a.grow_lr_scale)
     if a.observed_depth:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
+    if a.observed_model_share is not None and not a.observed_model:
+        raise UserError(
+            "--observed-model-share is the share --observed-model observes; give it too"
+        )
+    if a.observed_model:
+        cfg = dataclasses.replace(cfg, observed_model=a.observed_model)
+    if a.observed_model_share is not None:
+        cfg = dataclasses.replace(cfg, observed_model_share=a.observed_model_share)
     if a.unguided_first_layer:
         cfg = dataclasses.replace(
             cfg, model=dataclasses.replace(cfg.model, unguided_first_layer=True)
@@ -289,6 +297,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="the model also reads an observed depth of the visible scene (trained on "
         "simulated sensor and monocular observations; docs/observed-depth.md)",
     )
+    p.add_argument(
+        "--observed-model", default=None, metavar="WEIGHTS",
+        help="with --observed-depth: an RGB-only weights file whose layer-1 prediction is the "
+        "observation of a share of the training items, as a user's monocular model gives it",
+    )  # fmt: skip
+    p.add_argument(
+        "--observed-model-share", type=float, default=None, metavar="P",
+        help="share of the training items observed by --observed-model (default 0.3)",
+    )  # fmt: skip
     p.add_argument(
         "--unguided-first-layer",
         action="store_true",

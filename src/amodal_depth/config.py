@@ -146,6 +146,13 @@ class TrainConfig:
     grow_lr_scale: float = 1.0
     """Multiplier on the learning rate of the blocks `grow_after` inserts (they start as
     identities and must catch up with trained ones)."""
+    observed_model: str | None = None
+    """With model.observed_depth: an RGB-only project weights file whose layer-1 prediction
+    (relative inverse depth, computed on the augmented image in the training step) is the
+    observation of a share `observed_model_share` of the training items, instead of a
+    simulated one: the errors of a real monocular model, not only modelled ones. None = off."""
+    observed_model_share: float = 0.3
+    """Share of the training items observed by `observed_model` (val stays simulated)."""
 
 
 # ------------------------------------------------------------------------------ presets

@@ -45,7 +45,7 @@ from amodal_depth.runs import (
     save_checkpoint,
     truncate_log,
 )
-from amodal_depth.train_setup import Dist, devices, open_datasets, resolve_config
+from amodal_depth.train_setup import Dist, devices, load_observer, open_datasets, resolve_config
 
 VAL_IMAGES = 8
 """Images of the val split scored at every checkpoint (a cheap learning signal, not a metric)."""
@@ -140,9 +140,38 @@ def _all_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def _forward_loss(model: nn.Module, batch: dict[str, Any], cfg: TrainConfig, device):
+@torch.no_grad()
+def observe_with_model(
+    observer: nn.Module | None, batch: dict[str, Any], image: Tensor, guide: Tensor
+) -> Tensor:
+    """The batch's observed inverse depth [B,H,W], with the items flagged
+    `observed_from_model` (data/dataset.py add_observation) observed by `observer`: its
+    layer-1 prediction (relative inverse depth) on the same normalised, augmented image and
+    guidance masks, where the item has a surface."""
+    inverse = batch["observed_inverse"].to(image.device)
+    flags = batch.get("observed_from_model")
+    if flags is None or not bool(flags.any()):
+        return inverse
+    if observer is None:
+        raise ValueError("items are flagged observed_from_model but no observer model is given")
+    flags = flags.to(image.device)
+    g = build_guidance(guide[flags], observer.config.guidance_channels)
+    layer1 = observer(image[flags], g)[:, 0].to(inverse.dtype)
+    inverse = inverse.clone()
+    valid = batch["observed_valid"].to(image.device)[flags]
+    inverse[flags] = torch.where(valid, layer1, torch.zeros_like(layer1))
+    return inverse
+
+
+def _forward_loss(
+    model: nn.Module,
+    batch: dict[str, Any],
+    cfg: TrainConfig,
+    device,
+    observer: nn.Module | None = None,
+):
     spec = get_variant(cfg.model.variant)
-    rgb = batch["rgb"].to(device, non_blocking=True)
+    image = normalize_image(batch["rgb"].to(device, non_blocking=True))
     amodal = batch["amodal"].to(device)
     # Perturbed masks (mask_perturb) feed the guidance only; the loss keeps the exact ones.
     guide = batch.get("guidance_amodal", batch["amodal"]).to(device)
@@ -150,9 +179,9 @@ def _forward_loss(model: nn.Module, batch: dict[str, Any], cfg: TrainConfig, dev
     observation = None
     if cfg.model.observed_depth:
         observation = observation_input(
-            batch["observed_inverse"].to(device), batch["observed_valid"].to(device)
+            observe_with_model(observer, batch, image, guide), batch["observed_valid"].to(device)
         )
-    pred = model(normalize_image(rgb), guidance, observation)
+    pred = model(image, guidance, observation)
     weights = LossWeights(
         invisible_weight=cfg.invisible_weight,
         grad_weight=cfg.grad_weight,
@@ -208,6 +237,8 @@ class _Run:
     elapsed: float = 0.0
     seen: int = 0
     resumed: bool = False
+    observer: nn.Module | None = None
+    """The frozen model that observes a share of the training items (--observed-model)."""
 
 
 @dataclasses.dataclass
@@ -246,6 +277,7 @@ def _set_up(
     if cfg.batch_size % d.world:
         raise UserError(f"--batch-size {cfg.batch_size} must be a multiple of {d.world} ranks")
     cfg, official = resolve_config(cfg, run, resumed)
+    observer = load_observer(cfg, dev)
     train_set, val_set = open_datasets(data, cfg)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -274,6 +306,7 @@ def _set_up(
         opt, WarmupCosine(cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
     )
     r = _Run(cfg, run, d, dev, model, model, opt, sched, train_set, val_set, resumed=resumed)
+    r.observer = observer
     if resumed:
         r.start, r.elapsed, r.seen = restore_checkpoint(run, model, opt, sched, dev)
     if d.world > 1:
@@ -364,7 +397,7 @@ def train(
 def _step(r: _Run, batch: dict[str, Any], step: int, last_ckpt: Path | None):
     """One optimiser step on this rank's batch; returns the loss terms (LOSS_TERMS) averaged
     over ranks, and the gradient norm before clipping."""
-    terms = _forward_loss(r.net, batch, r.cfg, r.dev)
+    terms = _forward_loss(r.net, batch, r.cfg, r.dev, r.observer)
     reduced = torch.stack([terms[k].detach().reshape(()) for k in LOSS_TERMS])
     if r.dist.world > 1:
         dist.all_reduce(reduced)

@@ -66,12 +66,14 @@ def _open_dataset(data: Path, split: str, cfg: TrainConfig, *, train: bool):
     from amodal_depth.data.augment import AugmentConfig
     from amodal_depth.data.dataset import AmodalLayersDataset
 
-    # Models that read an observed depth get a simulated one (data/observe.py), in val too.
+    # Models that read an observed depth get a simulated one (data/observe.py), in val too;
+    # with observed_model, a share of the training items is observed by that model instead.
     augment = AugmentConfig(observe=cfg.model.observed_depth)
     if train:
         augment = AugmentConfig(
             colour=cfg.colour_jitter, crop_min=cfg.crop_min, mask_prob=cfg.mask_perturb,
             roll_deg=cfg.roll_deg, observe=cfg.model.observed_depth,
+            observe_model_share=cfg.observed_model_share if cfg.observed_model else 0.0,
         )  # fmt: skip
     return AmodalLayersDataset(
         data, split, size=(cfg.width, cfg.height), hflip=cfg.hflip and train, seed=cfg.seed,
@@ -159,6 +161,26 @@ def model_config_for_weights(cfg: TrainConfig) -> ModelConfig:
     )
 
 
+def load_observer(cfg: TrainConfig, device: torch.device) -> torch.nn.Module | None:
+    """The frozen depth model of `cfg.observed_model` (None without one): its layer-1
+    prediction observes a share of the training items (train.observe_with_model)."""
+    if not cfg.observed_model:
+        return None
+    from amodal_depth.models.checkpoints import load_model
+
+    path = Path(cfg.observed_model)
+    if not path.is_file():
+        raise UserError(f"--observed-model {path}: no such file; give a project .safetensors file")
+    observer = load_model(path)
+    if observer.config.num_layers != cfg.model.num_layers:
+        raise UserError(
+            f"--observed-model {path} predicts {observer.config.num_layers} layers, the data "
+            f"has {cfg.model.num_layers}; give a model trained on {cfg.model.num_layers} layers"
+        )
+    observer.requires_grad_(False)
+    return observer.eval().to(device)
+
+
 def check_config(cfg: TrainConfig) -> None:
     p = cfg.model.patch_size
     if cfg.width % p or cfg.height % p:
@@ -169,6 +191,17 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError("--grow-after deepens the model of --weights; give --weights too")
     if not 0.0 < cfg.grow_lr_scale < float("inf"):
         raise UserError(f"--grow-lr-scale must be a number > 0, got {cfg.grow_lr_scale}")
+    if cfg.grow_lr_scale != 1.0 and not cfg.grow_after:
+        raise UserError(
+            "--grow-lr-scale scales the blocks --grow-after inserts; give --grow-after too"
+        )
+    if cfg.observed_model and not cfg.model.observed_depth:
+        raise UserError(
+            "--observed-model observes the training items for a model that reads a depth; "
+            "add --observed-depth"
+        )
+    if not 0.0 <= cfg.observed_model_share <= 1.0:
+        raise UserError(f"--observed-model-share must be in [0, 1], got {cfg.observed_model_share}")
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise UserError("steps, batch size and lr must be positive")
     if not 0.0 <= cfg.roll_deg <= 45.0:

@@ -44,6 +44,11 @@ class AugmentConfig:
     observe: bool = False
     """Give every item a simulated observed depth of its visible scene (data/observe.py):
     `observed_inverse` [H,W] and `observed_valid` [H,W], for models with observed_depth."""
+    observe_model_share: float = 0.0
+    """With observe: the share of items whose observation a depth model gives instead of a
+    simulation (`observed_from_model` True, `observed_inverse` 0, `observed_valid` where a
+    surface is); the training step fills in that model's layer-1 prediction
+    (train.observe_with_model). 0 = every observation simulated."""
 
 
 # ------------------------------------------------------------------------- photometric

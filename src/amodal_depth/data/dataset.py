@@ -101,9 +101,20 @@ def resize_nearest(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.astype(bool) if stack.dtype == bool else out
 
 
-def add_observation(item: Item, rng: np.random.Generator, source: str | None = None) -> Item:
+def add_observation(
+    item: Item, rng: np.random.Generator, source: str | None = None, model_share: float = 0.0
+) -> Item:
     """Add a simulated observed depth of the item's visible scene (data/observe.py) as
-    `observed_inverse` [H,W] float32 and `observed_valid` [H,W] bool."""
+    `observed_inverse` [H,W] float32 and `observed_valid` [H,W] bool. With model_share > 0,
+    that share of the items is left to a depth model instead (`observed_from_model` True,
+    inverse 0, valid wherever there is a surface; train.observe_with_model fills it in)."""
+    if model_share > 0:
+        from_model = bool(rng.random() < model_share)
+        item["observed_from_model"] = torch.tensor(from_model)
+        if from_model:
+            item["observed_inverse"] = torch.zeros_like(item["depth"][0], dtype=torch.float32)
+            item["observed_valid"] = item["depth"][0] > 0
+            return item
     rgb = (item["rgb"].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
     inv, valid, _ = simulate_observation(item["depth"][0].numpy(), rgb, rng, source)
     item["observed_inverse"] = torch.from_numpy(inv)
@@ -222,7 +233,7 @@ class AugmentedDataset(Dataset):
         item = make_item(sid, rgb, depth, visible, amodal, camera, size=size, flip=flip,
                          guidance_masks=guide)  # fmt: skip
         if a.observe:  # drawn last, so the other augmentations stay what they were
-            add_observation(item, rng)
+            add_observation(item, rng, model_share=a.observe_model_share)
         return self.transform(item) if self.transform is not None else item
 
     def __len__(self) -> int:  # pragma: no cover - subclasses override
