@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/observed_depth_table.py \
         --set template=data/cpu:test --set shifted=data/shifted:test --max-images 200 \
-        --rgb weights/model.safetensors [--rgbd RGBD_RUN/model.safetensors] \
+        --rgb weights/model.safetensors [--rgbd [NAME=]RGBD_RUN/model.safetensors ...] \
         --work runs/observed_table --out docs/results/observed-depth-tables.md
 
 Each row is one `amodal-depth evaluate` call (its command is printed in the table); the
@@ -24,7 +24,7 @@ from amodal_depth.fileio import atomic_write_text
 from common import check_dataset, run  # benchmarks/ is this script's directory
 
 
-def _rows(rgb: str, rgbd: str | None) -> list[tuple[str, dict]]:
+def _rows(rgb: str, rgbd: list[tuple[str, str]]) -> list[tuple[str, dict]]:
     rows = [
         ("object_fill, true depth (oracle)", {"reference": "object_fill", "observed": "gt"}),
         ("object_fill, sensor depth", {"reference": "object_fill", "observed": "gt-corrupted"}),
@@ -37,20 +37,27 @@ def _rows(rgb: str, rgbd: str | None) -> list[tuple[str, dict]]:
         ),
         ("RGB-only weights + sensor depth", {"weights": rgb, "observed": "gt-corrupted"}),
     ]
-    if rgbd:
+    for name, path in rgbd:
+        who = f"RGB-D weights {name}" if name else "RGB-D weights"
         rows += [
-            ("RGB-D weights + true depth", {"weights": rgbd, "observed": "gt"}),
+            (f"{who} + true depth", {"weights": path, "observed": "gt"}),
             (
-                "RGB-D weights + true depth, aligned to truth",
-                {"weights": rgbd, "observed": "gt", "align_to_gt": True},
+                f"{who} + true depth, aligned to truth",
+                {"weights": path, "observed": "gt", "align_to_gt": True},
             ),
-            ("RGB-D weights + sensor depth", {"weights": rgbd, "observed": "gt-corrupted"}),
+            (f"{who} + sensor depth", {"weights": path, "observed": "gt-corrupted"}),
             (
-                "RGB-D weights + RGB model's layer 1 (relative, aligned to truth)",
-                {"weights": rgbd, "observed": f"model:{rgb}"},
+                f"{who} + RGB model's layer 1 (relative, aligned to truth)",
+                {"weights": path, "observed": f"model:{rgb}"},
             ),
         ]
     return rows
+
+
+def _named(spec: str) -> tuple[str, str]:
+    """--rgbd NAME=PATH or PATH -> (NAME or '', PATH)."""
+    name, sep, path = spec.partition("=")
+    return (name, path) if sep else ("", spec)
 
 
 def _slug(label: str) -> str:
@@ -79,7 +86,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", required=True, help="NAME=DATA:SPLIT")
     ap.add_argument("--max-images", type=int, default=None)
     ap.add_argument("--rgb", required=True)
-    ap.add_argument("--rgbd", default=None)
+    ap.add_argument(
+        "--rgbd", action="append", default=[], metavar="[NAME=]WEIGHTS",
+        help="a model that reads the depth map; repeat for several (then name each)",
+    )  # fmt: skip
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -104,9 +114,11 @@ def main() -> None:
         f"`{a.rgb}`.",
         "",
     ]
-    if a.rgbd:
+    rgbd = [_named(spec) for spec in a.rgbd]
+    for name, path in rgbd:
+        who = f"RGB-D weights {name}" if name else "RGB-D weights"
         lines[-1:-1] = [
-            f"`RGB-D weights` = `{a.rgbd}`, a model that reads the depth map (`train",
+            f"`{who}` = `{path}`, a model that reads the depth map (`train",
             "--observed-depth`; how it was trained: [../observed-depth.md](../observed-depth.md)).",
         ]
     for spec in a.set:
@@ -116,7 +128,7 @@ def main() -> None:
         lines += ["| predictor | images | hidden RMSE (m) ↓ | hidden AbsRel ↓ | hidden δ1.05 ↑ | "
                   "all RMSE (m) ↓ | all δ1 ↑ |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         commands = []
-        for label, kw in _rows(a.rgb, a.rgbd):
+        for label, kw in _rows(a.rgb, rgbd):
             out = work / f"{name}_{_slug(label)}.json"
             if not out.is_file():
                 evaluate_cli(data=data, split=split, out=out, max_images=a.max_images, **kw)

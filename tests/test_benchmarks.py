@@ -74,6 +74,20 @@ def test_table_script_checks_every_set_first(monkeypatch, capsys, tmp_path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_table_script_gives_each_rgbd_model_its_own_rows() -> None:
+    table = importlib.import_module("observed_depth_table")
+    specs = [table._named(s) for s in ("plain=a.safetensors", "b.safetensors")]
+    assert specs == [("plain", "a.safetensors"), ("", "b.safetensors")]
+    rows = table._rows("rgb.safetensors", specs)
+    labels = [label for label, _ in rows]
+    assert len(labels) == len(set(labels)) == 7 + 2 * 4
+    plain = [kw for label, kw in rows if label.startswith("RGB-D weights plain ")]
+    assert {kw["weights"] for kw in plain} == {"a.safetensors"} and len(plain) == 4
+    assert {"weights": "b.safetensors", "observed": "model:rgb.safetensors"} in [
+        kw for _, kw in rows
+    ]
+
+
 def test_compare_weights_checks_every_input_first(monkeypatch, capsys, tmp_path) -> None:
     work = tmp_path / "w"
     argv = ["--weights", f"a={tmp_path / 'none.safetensors'}", "--work", str(work),
