@@ -13,7 +13,9 @@ object's observed visible depth (`field+plane`, the default of models/observatio
 The hidden part of o_k (k >= 2, true amodal_k and not visible_k, valid truth) is scored in
 metres without alignment, beside the `object_fill` reference given the same observation.
 Per variant: mean and median over layers of the per-layer RMSE, and the RMSE pooled over
-all hidden pixels. Chosen on val, not test.
+all hidden pixels; and the per-layer mean split by whether o_k's visible part was observed
+(at least SEEN_SHARE of its pixels valid: a sensor misses far and dark objects). Images whose
+observation has too few valid pixels are skipped, as in evaluate. Chosen on val, not test.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from amodal_depth.models.observation import (
 from amodal_depth.observations import ObservedSource
 from amodal_depth.references import object_fill
 from common import check_dataset, run  # benchmarks/ is this script's directory
+
+SEEN_SHARE = 0.2
+"""o_k counts as seen when at least this share of its visible pixels has an observation."""
 
 
 def main() -> None:
@@ -63,8 +68,13 @@ def main() -> None:
         anchors[f"field+plane sigma={x:g}"] = (x, True)
     scores: dict[str, list[float]] = {}
     pooled: dict[str, list[float]] = {}  # squared-error sum, pixel count
+    by_seen: dict[str, dict[str, list[float]]] = {"seen": {}, "unseen": {}}
+    skipped = []
     for sid in ids:
         s = read_sample(a.data, sid, m)
+        if not observe.usable(s):  # as evaluate: too few observed pixels to read
+            skipped.append(sid)
+            continue
         obs, _ = observe(s)
         h, w = obs.shape
         valid = check_observation(obs, h, w, "depth")
@@ -83,9 +93,12 @@ def main() -> None:
             hid = s.amodal[k] & ~s.visible[k] & (s.depth[k] > 0)
             if not hid.any():
                 continue
+            seen = s.visible[k].any() and valid[s.visible[k]].mean() >= SEEN_SHARE
             for name, p in preds.items():
                 err = p[k][hid] - s.depth[k][hid]
-                scores.setdefault(name, []).append(float(np.sqrt(np.mean(err**2))))
+                rmse = float(np.sqrt(np.mean(err**2)))
+                scores.setdefault(name, []).append(rmse)
+                by_seen["seen" if seen else "unseen"].setdefault(name, []).append(rmse)
                 acc = pooled.setdefault(name, [0.0, 0.0])
                 acc[0] += float(np.sum(err**2))
                 acc[1] += err.size
@@ -104,7 +117,8 @@ def main() -> None:
             ]
         ),  # fmt: skip
         "when": time.strftime("%Y-%m-%d %H:%M"),
-        "images": len(ids),
+        "images": len(ids) - len(skipped),
+        "skipped_no_observation": skipped,
         "hidden_rmse_m": {
             n: {
                 "mean": float(np.mean(v)),
@@ -113,6 +127,12 @@ def main() -> None:
                 "layers": len(v),
             }
             for n, v in scores.items()
+        },
+        # The same per-layer RMSEs split by whether o_k's visible part was observed.
+        "seen_share": SEEN_SHARE,
+        "hidden_rmse_m_by_observed_visible_part": {
+            part: {n: {"mean": float(np.mean(v)), "layers": len(v)} for n, v in d.items()}
+            for part, d in by_seen.items()
         },
     }
     atomic_write_json(Path(a.out), result)
