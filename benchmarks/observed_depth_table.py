@@ -38,7 +38,7 @@ def _rows(rgb: str, rgbd: list[tuple[str, str]]) -> list[tuple[str, dict]]:
         ("RGB-only weights + sensor depth", {"weights": rgb, "observed": "gt-corrupted"}),
     ]
     for name, path in rgbd:
-        who = f"RGB-D weights {name}" if name else "RGB-D weights"
+        who = _who(name)
         rows += [
             (f"{who} + true depth", {"weights": path, "observed": "gt"}),
             (
@@ -58,6 +58,11 @@ def _named(spec: str) -> tuple[str, str]:
     """--rgbd NAME=PATH or PATH -> (NAME or '', PATH)."""
     name, sep, path = spec.partition("=")
     return (name, path) if sep else ("", spec)
+
+
+def _who(name: str) -> str:
+    """How the rows and the header name the RGB-D model called `name` ('' = unnamed)."""
+    return f"RGB-D weights {name}" if name else "RGB-D weights"
 
 
 def _slug(label: str) -> str:
@@ -116,7 +121,7 @@ def main() -> None:
     ]
     rgbd = [_named(spec) for spec in a.rgbd]
     for name, path in rgbd:
-        who = f"RGB-D weights {name}" if name else "RGB-D weights"
+        who = _who(name)
         lines[-1:-1] = [
             f"`{who}` = `{path}`, a model that reads the depth map (`train",
             "--observed-depth`; how it was trained: [../observed-depth.md](../observed-depth.md)).",

@@ -214,10 +214,6 @@ def _train(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, grow_lr_scale=a.grow_lr_scale)
     if a.observed_depth:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, observed_depth=True))
-    if a.observed_model_share is not None and not a.observed_model:
-        raise UserError(
-            "--observed-model-share is the share --observed-model observes; give it too"
-        )
     if a.observed_model:
         cfg = dataclasses.replace(cfg, observed_model=a.observed_model)
     if a.observed_model_share is not None:

@@ -200,6 +200,10 @@ def check_config(cfg: TrainConfig) -> None:
             "--observed-model observes the training items for a model that reads a depth; "
             "add --observed-depth"
         )
+    if cfg.observed_model_share != TrainConfig.observed_model_share and not cfg.observed_model:
+        raise UserError(
+            "--observed-model-share is the share --observed-model observes; give it too"
+        )
     if not 0.0 <= cfg.observed_model_share <= 1.0:
         raise UserError(f"--observed-model-share must be in [0, 1], got {cfg.observed_model_share}")
     if cfg.steps < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
